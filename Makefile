@@ -1,0 +1,80 @@
+# Build, check and install netwarden.
+#
+#   make                      bin/netwardend and bin/netwarden
+#   make check                gofmt, go vet, staticcheck, unit tests
+#   make integration          the integration tests (root; real namespaces)
+#   make install              install everything under DESTDIR and PREFIX
+#   make uninstall            remove what install installed
+#
+# install honours DESTDIR (staging root for packaging) and PREFIX
+# (default /usr); each directory can also be set alone, e.g.
+#   make install DESTDIR=/tmp/stage SYSTEMDUNITDIR=/usr/lib/systemd/system
+
+PREFIX          ?= /usr
+SBINDIR         ?= $(PREFIX)/sbin
+BINDIR          ?= $(PREFIX)/bin
+DATADIR         ?= $(PREFIX)/share
+DBUSPOLICYDIR   ?= $(DATADIR)/dbus-1/system.d
+DBUSSERVICEDIR  ?= $(DATADIR)/dbus-1/system-services
+POLKITACTIONDIR ?= $(DATADIR)/polkit-1/actions
+SYSTEMDUNITDIR  ?= /lib/systemd/system
+DESTDIR         ?=
+
+GO          ?= go
+STATICCHECK ?= $(or $(shell command -v staticcheck 2>/dev/null),$(HOME)/go/bin/staticcheck)
+# The version comes from the nearest git tag, else version.Dev.
+VERSION     ?= $(or $(shell git describe --tags --dirty 2>/dev/null),0.0.0-dev)
+GOFLAGS_BUILD = -trimpath -ldflags "-X github.com/netwarden/netwarden/version.version=$(VERSION)"
+
+# The CLI is built when its main package exists.
+CMDS := netwardend $(if $(wildcard cmd/netwarden/main.go),netwarden)
+
+.PHONY: all build check fmt-check vet staticcheck test integration install uninstall clean FORCE
+
+all: build
+
+build: $(CMDS:%=bin/%)
+
+# go's own cache decides what to rebuild, so make always asks it (FORCE).
+bin/%: FORCE
+	$(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/$*
+
+check: fmt-check vet staticcheck test
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+# Unit tests: every package but the lab and the integration tests.
+test:
+	$(GO) test $$($(GO) list ./... | grep -v /tests/)
+
+integration:
+	NETWARDEN_INTEGRATION=1 $(GO) test -count=1 -v ./tests/integration/
+
+install: build
+	install -D -m 0755 bin/netwardend $(DESTDIR)$(SBINDIR)/netwardend
+	$(if $(filter netwarden,$(CMDS)),install -D -m 0755 bin/netwarden $(DESTDIR)$(BINDIR)/netwarden)
+	install -D -m 0644 dbusapi/org.netwarden1.conf $(DESTDIR)$(DBUSPOLICYDIR)/org.netwarden1.conf
+	install -D -m 0644 polkit/org.netwarden1.policy $(DESTDIR)$(POLKITACTIONDIR)/org.netwarden1.policy
+	install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DBUSSERVICEDIR)
+	sed 's|/usr/sbin/netwardend|$(SBINDIR)/netwardend|' systemd/netwardend.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.service
+	sed 's|/usr/sbin/netwardend|$(SBINDIR)/netwardend|' systemd/org.netwarden1.service \
+		> $(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.service $(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/netwardend $(DESTDIR)$(BINDIR)/netwarden \
+		$(DESTDIR)$(DBUSPOLICYDIR)/org.netwarden1.conf \
+		$(DESTDIR)$(POLKITACTIONDIR)/org.netwarden1.policy \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.service \
+		$(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
+
+clean:
+	rm -rf bin

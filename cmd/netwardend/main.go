@@ -1,0 +1,180 @@
+// Command netwardend is the netwarden system service: libvirt-style
+// virtual networks and nwfilter firewalling for virtual machines, served
+// on the D-Bus system bus as org.netwarden1. `netwardend --help` is its
+// manual.
+//
+// This file only parses the command line, sets up logging and signal
+// handling, and calls daemon.Run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/netwarden/netwarden/daemon"
+	"github.com/netwarden/netwarden/version"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0 // stopped cleanly, or --help / --version
+	exitFailure = 1 // runtime failure
+	exitUsage   = 2 // bad command line
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main with its inputs and outputs explicit; it returns the exit
+// status.
+func run(args []string, stdout, stderr io.Writer) int {
+	opts, fs, err := parseArgs(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage(stdout, fs)
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "netwardend: %v\nTry 'netwardend --help' for more information.\n", err)
+		return exitUsage
+	case opts.version:
+		fmt.Fprintln(stdout, "netwardend", version.String())
+		return exitOK
+	}
+
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opts.logLevel}))
+
+	// SIGTERM and SIGINT stop the daemon; once stopping, a second one
+	// has its default effect, so a stuck shutdown can still be killed.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				// Reapplying definitions and rules arrives with the
+				// reconciler; until then a reload is only noted.
+				log.Info("reload requested", "signal", "SIGHUP")
+			}
+		}
+	}()
+
+	cfg := opts.config
+	cfg.Version = version.String()
+	cfg.Logger = log
+	if err := daemon.Run(ctx, cfg); err != nil {
+		log.Error("netwardend failed", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// options is the parsed command line.
+type options struct {
+	config   daemon.Config // ConfigDir, StateDir and Backend
+	logLevel slog.Level
+	version  bool
+}
+
+// parseArgs parses the command line. It returns flag.ErrHelp for --help
+// and -h; the flag set it returns describes the options for usage.
+func parseArgs(args []string) (options, *flag.FlagSet, error) {
+	opts := options{config: daemon.Config{Backend: daemon.BackendAuto}, logLevel: slog.LevelInfo}
+	fs := flag.NewFlagSet("netwardend", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // run reports errors and prints help itself
+	fs.StringVar(&opts.config.ConfigDir, "config-dir", "/etc/netwarden",
+		"Directory of persistent definitions: networks and filters. Created with mode 0755 if absent.")
+	fs.StringVar(&opts.config.StateDir, "state-dir", "/run/netwarden",
+		"Directory of runtime state (ports, bindings) that outlives one daemon process. "+
+			"Created with mode 0700 if absent; the daemon does not start without it.")
+	fs.Var(backendFlag{&opts.config.Backend}, "backend", "Firewall backend: nftables, iptables, or auto, "+
+		"which picks nftables where the kernel supports it and iptables otherwise.")
+	fs.Var(levelFlag{&opts.logLevel}, "log-level", "Least severe messages logged: debug, info, warn or error.")
+	fs.BoolVar(&opts.version, "version", false, "Print the version and exit.")
+	if err := fs.Parse(args); err != nil {
+		return opts, fs, err
+	}
+	if fs.NArg() > 0 {
+		return opts, fs, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, d := range []struct{ flag, path string }{
+		{"--config-dir", opts.config.ConfigDir},
+		{"--state-dir", opts.config.StateDir},
+	} {
+		if !strings.HasPrefix(d.path, "/") {
+			return opts, fs, fmt.Errorf("%s %q: must be an absolute path", d.flag, d.path)
+		}
+	}
+	return opts, fs, nil
+}
+
+// backendFlag is --backend: a daemon.Backend checked by ParseBackend.
+type backendFlag struct{ b *daemon.Backend }
+
+func (f backendFlag) String() string {
+	if f.b == nil {
+		return ""
+	}
+	return string(*f.b)
+}
+
+func (f backendFlag) Set(s string) error {
+	b, err := daemon.ParseBackend(s)
+	if err != nil {
+		return err
+	}
+	*f.b = b
+	return nil
+}
+
+// levelFlag is --log-level: exactly the four level names of the manual
+// (slog's own parser would also take offsets such as "info+2").
+type levelFlag struct{ l *slog.Level }
+
+var levelNames = []struct {
+	name  string
+	level slog.Level
+}{
+	{"debug", slog.LevelDebug},
+	{"info", slog.LevelInfo},
+	{"warn", slog.LevelWarn},
+	{"error", slog.LevelError},
+}
+
+func (f levelFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
+	for _, n := range levelNames {
+		if n.level == *f.l {
+			return n.name
+		}
+	}
+	return f.l.String()
+}
+
+func (f levelFlag) Set(s string) error {
+	for _, n := range levelNames {
+		if n.name == s {
+			*f.l = n.level
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown log level %q: want debug, info, warn or error", s)
+}

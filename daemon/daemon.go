@@ -1,0 +1,200 @@
+// Package daemon is netwardend's core: it prepares the daemon's
+// directories, serves the D-Bus API from its state, tells the service
+// manager when it is ready, and runs until it is told to stop.
+//
+//	err := daemon.Run(ctx, daemon.Config{
+//		ConfigDir: "/etc/netwarden",
+//		StateDir:  "/run/netwarden",
+//		Version:   version.String(),
+//		Logger:    logger,
+//	})
+//
+// Run blocks until ctx is cancelled (a clean stop, nil error) or the
+// daemon cannot go on (the bus connection or the bus name is lost). It
+// parses no flags and handles no signals: cmd/netwardend does that and
+// cancels ctx.
+//
+// Start-up order matters to clients: the API objects are exported before
+// the bus name is requested, and READY=1 is sent only once the name is
+// owned, so whoever sees the name (or systemd's "started") can call the
+// API at once. Shutdown sends STOPPING=1, releases the name, removes the
+// objects and closes the connection.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/netwarden/netwarden/dbusapi"
+	"github.com/netwarden/netwarden/systemd"
+)
+
+// shutdownTimeout bounds the bus calls made while stopping, when the
+// caller's context is already cancelled.
+const shutdownTimeout = 5 * time.Second
+
+// core is the daemon state the API serves. It implements
+// dbusapi.Manager; later issues give it networks, filters and bindings.
+type core struct {
+	version string
+}
+
+// Version implements dbusapi.Manager.
+func (c *core) Version() string { return c.version }
+
+// Run runs the daemon with cfg until ctx is cancelled, then shuts it down
+// and returns nil. It returns an error, wrapped with what it was doing, if
+// the configuration is invalid, a directory is unusable, the bus cannot
+// be reached, the bus name is owned by someone else (a
+// *dbusapi.NameTakenError), or the bus connection or name is lost.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Backend == "" {
+		cfg.Backend = BackendAuto
+	}
+	connect := cfg.Connect
+	if connect == nil {
+		connect = connectSystemBus
+	}
+	notifier := cfg.Notifier
+	if notifier == nil {
+		notifier = systemd.Notifier{}
+	}
+
+	log.Info("starting", "version", cfg.Version, "config_dir", cfg.ConfigDir,
+		"state_dir", cfg.StateDir, "backend", cfg.Backend)
+	if err := prepareDirs(cfg); err != nil {
+		return err
+	}
+
+	conn, err := connect(ctx)
+	if err != nil {
+		return startFailed(ctx, log, fmt.Errorf("connect to the system bus: %w", err))
+	}
+	defer conn.Close()
+	// Registered before the name is requested, so that NameLost cannot
+	// slip past.
+	signals := make(chan *dbus.Signal, 16)
+	conn.Signal(signals)
+	defer conn.RemoveSignal(signals)
+
+	srv, err := dbusapi.Export(conn, &core{version: cfg.Version})
+	if err != nil {
+		return err
+	}
+	defer srv.Unexport()
+	if err := dbusapi.RequestName(ctx, conn); err != nil {
+		return startFailed(ctx, log, err)
+	}
+	log.Info("ready", "bus_name", dbusapi.BusName, "unique_name", uniqueName(conn))
+	if err := notifier.Notify(systemd.Ready); err != nil {
+		log.Warn("cannot tell the service manager we are ready", "err", err)
+	}
+
+	runErr := serve(ctx, conn, signals)
+
+	log.Info("stopping", "reason", stopReason(runErr))
+	if err := notifier.Notify(systemd.Stopping); err != nil {
+		log.Warn("cannot tell the service manager we are stopping", "err", err)
+	}
+	if conn.Connected() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		if err := dbusapi.ReleaseName(sctx, conn); err != nil {
+			log.Warn("cannot release the bus name", "err", err)
+		} else {
+			log.Debug("released bus name", "bus_name", dbusapi.BusName)
+		}
+		cancel()
+	}
+	srv.Unexport()
+	if err := conn.Close(); err != nil {
+		log.Debug("closing the bus connection", "err", err)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// serve waits until ctx is cancelled (nil) or the daemon loses its bus
+// connection or its name (an error). Method calls are handled by the
+// connection's own goroutines meanwhile.
+func serve(ctx context.Context, conn *dbus.Conn, signals <-chan *dbus.Signal) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-conn.Context().Done():
+			return errors.New("lost the connection to the system bus")
+		case s, ok := <-signals:
+			if !ok {
+				return errors.New("lost the connection to the system bus")
+			}
+			if s.Name == "org.freedesktop.DBus.NameLost" && len(s.Body) == 1 && s.Body[0] == dbusapi.BusName {
+				return fmt.Errorf("lost the bus name %s", dbusapi.BusName)
+			}
+		}
+	}
+}
+
+// startFailed turns a start-up error caused by ctx being cancelled (a
+// stop requested while starting) into a clean stop.
+func startFailed(ctx context.Context, log *slog.Logger, err error) error {
+	if ctx.Err() != nil {
+		log.Info("stopped", "during", "start-up")
+		return nil
+	}
+	return err
+}
+
+func stopReason(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "requested"
+}
+
+// uniqueName returns the connection's unique bus name (":1.42").
+func uniqueName(conn *dbus.Conn) string {
+	if names := conn.Names(); len(names) > 0 {
+		return names[0]
+	}
+	return ""
+}
+
+// connectSystemBus connects to the system bus named by
+// DBUS_SYSTEM_BUS_ADDRESS (or the standard socket), giving up when ctx
+// is cancelled.
+func connectSystemBus(ctx context.Context) (*dbus.Conn, error) {
+	conn, err := dbus.SystemBusPrivate()
+	if err != nil {
+		return nil, err
+	}
+	// Auth and Hello take no context: closing the connection is what
+	// unblocks them.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	if err := conn.Auth(nil); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("authenticate: %w", errors.Join(ctx.Err(), err))
+	}
+	if err := conn.Hello(); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("hello: %w", errors.Join(ctx.Err(), err))
+	}
+	if !stop() {
+		return nil, ctx.Err()
+	}
+	return conn, nil
+}
