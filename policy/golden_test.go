@@ -176,7 +176,8 @@ func benchmarkInstantiate(b *testing.B, addrs int) {
 	reg := builtinRegistry(b)
 	params := []Param{{"MAC", goldenMAC}}
 	for i := 0; i < addrs; i++ {
-		params = append(params, Param{"IP", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255+1)})
+		n := i + 1
+		params = append(params, Param{"IP", fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255)})
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

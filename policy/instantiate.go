@@ -476,7 +476,36 @@ type iterator struct {
 	id       int      // iterator id; element accesses get private ids
 	names    []string // variables walked together
 	min, max int
-	cur      int
+	cur      int   // current position
+	steps    []int // positions to visit after min: those whose values differ from every earlier one
+	step     int   // index into steps of the next position
+}
+
+// plan computes the positions the iterator visits: every position from
+// min to max whose combination of values has not occurred at an earlier
+// position (libvirt skips such duplicates).
+func (it *iterator) plan(vars Params) {
+	it.cur, it.step, it.steps = it.min, 0, nil
+	if len(it.names) == 0 {
+		return
+	}
+	seen := make(map[string]bool, it.max-it.min+1)
+	var key strings.Builder
+	for pos := it.min; pos <= it.max; pos++ {
+		key.Reset()
+		for _, n := range it.names {
+			key.WriteString(vars[n][pos])
+			key.WriteByte(0)
+		}
+		k := key.String()
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if pos > it.min {
+			it.steps = append(it.steps, pos)
+		}
+	}
 }
 
 // expand produces the concrete rules of one rule instance: one per
@@ -553,6 +582,9 @@ func (in *instantiator) expand(ri *ruleInst) ([]netfilter.Rule, error) {
 		it.names = append(it.names, v.Name)
 	}
 
+	for _, it := range iters {
+		it.plan(ri.vars)
+	}
 	var out []netfilter.Rule
 	for {
 		rule := base
@@ -577,50 +609,25 @@ func (in *instantiator) expand(ri *ruleInst) ([]netfilter.Rule, error) {
 		if len(out) > maxRulesPerPort {
 			return nil, fail("", fmt.Sprintf("expands to more than %d rules", maxRulesPerPort))
 		}
-		if !next(iters, ri.vars) {
+		if !next(iters) {
 			return out, nil
 		}
 	}
 }
 
-// next advances the odometer of iterators (the first turns fastest),
-// skipping positions whose combination an iterator has already produced.
-// It returns false when every combination has been produced.
-func next(iters []*iterator, vars Params) bool {
+// next advances the odometer of iterators (the first turns fastest) to
+// the next combination. It returns false when every combination has been
+// produced.
+func next(iters []*iterator) bool {
 	for _, it := range iters {
-		for {
-			it.cur++
-			if it.cur > it.max {
-				break
-			}
-			if unique(it, vars) {
-				return true
-			}
+		if it.step < len(it.steps) {
+			it.cur = it.steps[it.step]
+			it.step++
+			return true
 		}
-		it.cur = it.min
+		it.cur, it.step = it.min, 0
 	}
 	return false
-}
-
-// unique reports whether the values at the iterator's current position
-// differ from those at every earlier position.
-func unique(it *iterator, vars Params) bool {
-	if len(it.names) == 0 {
-		return true
-	}
-	for pos := it.min; pos < it.cur; pos++ {
-		same := true
-		for _, n := range it.names {
-			if vars[n][pos] != vars[n][it.cur] {
-				same = false
-				break
-			}
-		}
-		if same {
-			return false
-		}
-	}
-	return true
 }
 
 func appendBinding(bs []netfilter.Binding, name, value string) []netfilter.Binding {
