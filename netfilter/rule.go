@@ -90,6 +90,10 @@ type Field struct {
 	// Value is the canonical text of the value as libvirt formats it,
 	// e.g. "10.0.0.1", "24", "01:02:03:04:05:06", "0x800".
 	Value string
+	// Var is the variable access the value came from ("IP", "A[@1]",
+	// "B[2]"), empty for a literal. Rules of one origin differ only in
+	// such fields, which is what a backend may share between ports.
+	Var string
 }
 
 // Origin names the filter rule an instantiated rule came from. Rules with
@@ -266,8 +270,9 @@ func writeRule(b *strings.Builder, r *Rule) {
 	b.WriteByte('\n')
 }
 
-// MatchString renders the rule's match as " proto attr=value …", with
-// "!" for a negated match and "statematch=false" where set.
+// MatchString renders the rule's match as " proto attr=value …" (a value
+// from a variable as attr=$VAR:value), with "!" for a negated match and
+// "statematch=false" where set.
 func (r *Rule) MatchString() string {
 	var b strings.Builder
 	if r.Protocol != "" {
@@ -278,7 +283,11 @@ func (r *Rule) MatchString() string {
 		b.WriteString(r.Protocol)
 	}
 	for _, f := range r.Fields {
-		fmt.Fprintf(&b, " %s=%s", f.Attr, f.Value)
+		if f.Var != "" {
+			fmt.Fprintf(&b, " %s=$%s:%s", f.Attr, f.Var, f.Value)
+		} else {
+			fmt.Fprintf(&b, " %s=%s", f.Attr, f.Value)
+		}
 	}
 	if !r.StateMatch && r.Action != Jump {
 		b.WriteString(" statematch=false")

@@ -601,7 +601,11 @@ func (in *instantiator) expand(ri *ruleInst) ([]netfilter.Rule, error) {
 				val = canon
 				bound = appendBinding(bound, v.Name, canon)
 			}
-			rule.Fields = append(rule.Fields, netfilter.Field{Attr: f.Attr, Value: val})
+			field := netfilter.Field{Attr: f.Attr, Value: val}
+			if f.Value.Var != nil {
+				field.Var = f.Value.Var.String()[1:] // without the '$'
+			}
+			rule.Fields = append(rule.Fields, field)
 		}
 		sort.Slice(bound, func(a, b int) bool { return bound[a].Name < bound[b].Name })
 		rule.Vars = bound

@@ -254,7 +254,7 @@ func TestParameterPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := ruleLines(inst.Rules.IPv4)
-	want := "out accept tcp srcipaddr=1.1.1.1 srcportstart=99"
+	want := "out accept tcp srcipaddr=$A:1.1.1.1 srcportstart=$B:99"
 	if len(got) != 1 || got[0] != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
@@ -300,7 +300,7 @@ func TestChainOrdering(t *testing.T) {
 	})
 	check("arp", ruleLines(pr.Chain("arp").Rules), []string{
 		"inout drop",
-		"out return arp arpsrcmacaddr=52:54:00:00:00:01",
+		"out return arp arpsrcmacaddr=$MAC:52:54:00:00:00:01",
 	})
 	check("ipv4", ruleLines(pr.Chain("ipv4").Rules), []string{
 		"out return ip srcipaddr=10.0.0.1",
