@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/netwarden/netwarden/netfilter"
 )
 
 // Backend names a firewall backend.
@@ -64,6 +67,16 @@ type Config struct {
 	// Notifier reports readiness and shutdown; optional, nil means
 	// systemd.Notifier, which does nothing without NOTIFY_SOCKET.
 	Notifier Notifier
+	// Firewall is the kernel backend; optional, nil means the one Backend
+	// names, working in the daemon's network namespace. Tests give a
+	// netfilter.Fake.
+	Firewall netfilter.Backend
+	// VerifyInterval is how often the engine checks that the kernel
+	// still enforces the desired state and restores it if not;
+	// optional, zero means 5 seconds, negative disables the check.
+	VerifyInterval time.Duration
+	// Reload delivers on-demand verifications (SIGHUP); optional.
+	Reload <-chan struct{}
 }
 
 // Validate reports every problem with the configuration at once.

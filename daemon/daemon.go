@@ -31,6 +31,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/netwarden/netwarden/dbusapi"
+	"github.com/netwarden/netwarden/netfilter/nftables"
 	"github.com/netwarden/netwarden/systemd"
 )
 
@@ -97,12 +98,26 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := dbusapi.RequestName(ctx, conn); err != nil {
 		return startFailed(ctx, log, err)
 	}
+	// Only the owner of the bus name touches the kernel: a second
+	// daemon has given up by now.
+	engine, err := startEngine(ctx, cfg, log)
+	if err != nil {
+		return startFailed(ctx, log, err)
+	}
 	log.Info("ready", "bus_name", dbusapi.BusName, "unique_name", uniqueName(conn))
 	if err := notifier.Notify(systemd.Ready); err != nil {
 		log.Warn("cannot tell the service manager we are ready", "err", err)
 	}
 
+	verifyCtx, stopVerify := context.WithCancel(ctx)
+	verifyDone := make(chan struct{})
+	go func() {
+		defer close(verifyDone)
+		engine.verifyLoop(verifyCtx, cfg.VerifyInterval, cfg.Reload)
+	}()
 	runErr := serve(ctx, conn, signals)
+	stopVerify()
+	<-verifyDone
 
 	log.Info("stopping", "reason", stopReason(runErr))
 	if err := notifier.Notify(systemd.Stopping); err != nil {
@@ -197,4 +212,28 @@ func connectSystemBus(ctx context.Context) (*dbus.Conn, error) {
 		return nil, ctx.Err()
 	}
 	return conn, nil
+}
+
+// startEngine opens the filter catalogue and the bindings and makes the
+// kernel enforce them.
+func startEngine(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
+	filters, err := OpenFilters(cfg.ConfigDir, log)
+	if err != nil {
+		return nil, err
+	}
+	backend := cfg.Firewall
+	if backend == nil {
+		switch cfg.Backend {
+		case BackendAuto, BackendNFTables:
+			backend = nftables.New(nftables.Config{})
+		default:
+			return nil, fmt.Errorf("firewall backend %s: not available yet; use nftables", cfg.Backend)
+		}
+	}
+	caps, err := backend.Probe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("probe the %s backend: %w", backend.Name(), err)
+	}
+	log.Info("firewall backend", "name", backend.Name(), "capabilities", caps.String())
+	return NewEngine(ctx, log, backend, filters, cfg.StateDir)
 }

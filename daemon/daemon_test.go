@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"github.com/netwarden/netwarden/netfilter"
 	"io"
 	"log/slog"
 	"os"
@@ -21,6 +22,9 @@ func validConfig(t *testing.T) Config {
 		StateDir:  filepath.Join(dir, "run"),
 		Version:   "1.2.3",
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Never the real kernel backend: these tests run in the
+		// machine's own network namespace.
+		Firewall: &netfilter.Fake{},
 	}
 }
 

@@ -62,20 +62,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// SIGHUP asks the engine to verify the kernel state and restore what
+	// is missing: the same path as every other change.
+	reload := make(chan struct{}, 1)
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				// Reapplying definitions and rules arrives with the
-				// reconciler; until then a reload is only noted.
 				log.Info("reload requested", "signal", "SIGHUP")
+				select {
+				case reload <- struct{}{}:
+				default: // one is pending already
+				}
 			}
 		}
 	}()
 
 	cfg := opts.config
+	cfg.Reload = reload
 	cfg.Version = version.String()
 	cfg.Logger = log
 	if err := daemon.Run(ctx, cfg); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -69,6 +70,95 @@ func (n *Netns) SendFrame(iface string, frame []byte) error {
 		return fmt.Errorf("in %s: send %d-byte frame on %s: %w", n.Name, len(frame), iface, err)
 	}
 	return nil
+}
+
+// Sender sends frames out of one interface over one AF_PACKET socket
+// opened in the namespace, for tests that send many frames.
+type Sender struct {
+	fd int
+	to *unix.SockaddrLinklayer
+}
+
+// Sender opens a sender on iface, closed at the lab's clean-up (or by
+// Close).
+func (n *Netns) Sender(iface string) (*Sender, error) {
+	s := &Sender{fd: -1}
+	err := n.Do(func() error {
+		ifi, err := net.InterfaceByName(iface)
+		if err != nil {
+			return err
+		}
+		s.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("packet socket: %w", err)
+		}
+		s.to = &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("in %s: sender on %s: %w", n.Name, iface, err)
+	}
+	n.lab.onClose("sender on "+iface+" in "+n.Name, s.Close)
+	return s, nil
+}
+
+// Send transmits one complete Ethernet frame.
+func (s *Sender) Send(frame []byte) error {
+	if len(frame) < 14 {
+		return fmt.Errorf("send: frame of %d bytes is shorter than an Ethernet header", len(frame))
+	}
+	to := *s.to
+	copy(to.Addr[:], frame[:6])
+	return unix.Sendto(s.fd, frame, 0, &to)
+}
+
+// Close closes the socket; closing twice is harmless.
+func (s *Sender) Close() error {
+	if s.fd < 0 {
+		return nil
+	}
+	err := unix.Close(s.fd)
+	s.fd = -1
+	return err
+}
+
+// Flood sends frame out of iface as fast as one socket can for d and
+// returns the number sent; for packet-rate measurements. A full transmit
+// queue (ENOBUFS) is waited out, not counted as an error.
+func (n *Netns) Flood(iface string, frame []byte, d time.Duration) (sent int, err error) {
+	var fd int
+	var to *unix.SockaddrLinklayer
+	err = n.Do(func() error {
+		ifi, err := net.InterfaceByName(iface)
+		if err != nil {
+			return err
+		}
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("packet socket: %w", err)
+		}
+		to = &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
+		copy(to.Addr[:], frame[:6])
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("in %s: flood on %s: %w", n.Name, iface, err)
+	}
+	defer unix.Close(fd)
+	deadline := time.Now().Add(d)
+	for i := 0; ; i++ {
+		if i%256 == 0 && time.Now().After(deadline) {
+			return sent, nil
+		}
+		switch err := unix.Sendto(fd, frame, 0, to); err {
+		case nil:
+			sent++
+		case unix.ENOBUFS, unix.EAGAIN:
+			time.Sleep(10 * time.Microsecond)
+		default:
+			return sent, fmt.Errorf("in %s: flood on %s: %w", n.Name, iface, err)
+		}
+	}
 }
 
 // Frame serializes the layers, outermost first, into one frame, fixing

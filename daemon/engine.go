@@ -1,0 +1,397 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/netwarden/netwarden/netfilter"
+	"github.com/netwarden/netwarden/policy"
+	"github.com/netwarden/netwarden/store"
+)
+
+// Engine owns the desired state — filters and bindings — and is the only
+// writer of kernel state. Every change, whatever triggered it (an API
+// call, start-up, a periodic check), goes the one way:
+//
+//	change → desired state → backend.Apply (one transaction) → commit
+//
+// An API call returns only once its change is in force in the kernel, or
+// with the kernel's reason why not, in which case nothing changed. The
+// engine serialises changes with one mutex: the state and the backend
+// are touched by one change at a time.
+type Engine struct {
+	log     *slog.Logger
+	backend netfilter.Backend
+	filters *Filters
+	dir     *store.Dir // STATE/bindings
+
+	mu       sync.Mutex
+	bindings map[string]*binding // by port
+	state    *netfilter.State    // last state applied successfully
+	// renderFailures are the ports the backend could not render in the
+	// last apply (enforced as drop-all).
+	renderFailures map[string]error
+	stats          Stats
+}
+
+// binding is one filter binding and what it became.
+type binding struct {
+	def  *policy.Binding
+	inst *policy.Instantiation // nil when instantiation failed
+	port *netfilter.PortState  // immutable once made: a new value per change
+}
+
+// Stats counts what the engine did, for status and benchmarks.
+type Stats struct {
+	// Applies is the number of successful backend applies.
+	Applies int
+	// Restores counts applies that repaired kernel state found damaged
+	// by a verification.
+	Restores int
+	// LastApply is when the last apply completed.
+	LastApply time.Time
+}
+
+// BindingStatus is what the API reports about one binding.
+type BindingStatus struct {
+	// PortDev is the port's interface name.
+	PortDev string
+	// Filter is the bound filter's name.
+	Filter string
+	// Mode is how the port is filtered now (enforce or drop-all).
+	Mode string
+	// Reason explains drop-all.
+	Reason string
+	// Rules is the number of instantiated rules.
+	Rules int
+}
+
+// NewEngine loads the stored bindings and makes the kernel enforce them
+// with one Apply, replacing whatever a previous daemon left (the backend
+// swaps its tables atomically, so bound ports are never unfiltered).
+// Bindings whose filters cannot be instantiated are enforced as drop-all.
+func NewEngine(ctx context.Context, log *slog.Logger, backend netfilter.Backend, filters *Filters, stateDir string) (*Engine, error) {
+	dir, err := store.OpenDir(filepath.Join(stateDir, "bindings"), ".xml")
+	if err != nil {
+		return nil, fmt.Errorf("bindings: %w", err)
+	}
+	e := &Engine{log: log, backend: backend, filters: filters, dir: dir, bindings: map[string]*binding{}}
+	loaded, problems := dir.Load(func(name string, data []byte) error {
+		def, err := policy.ParseBinding(data)
+		if err != nil {
+			return err
+		}
+		if def.PortDev != name {
+			return fmt.Errorf("file is named %q but binds port %q", name, def.PortDev)
+		}
+		b, err := e.instantiate(def)
+		if err != nil {
+			log.Warn("binding enforced as drop-all", "port", name, "reason", err)
+		}
+		e.bindings[name] = b
+		return nil
+	})
+	for _, p := range problems {
+		log.Warn("skipping stored binding", "file", p.Path, "error", p.Err)
+	}
+	start := time.Now()
+	if err := e.applyLocked(ctx, e.desired(e.bindings)); err != nil {
+		return nil, fmt.Errorf("enforce %d stored bindings: %w", loaded, err)
+	}
+	log.Info("bindings enforced", "bindings", loaded, "skipped", len(problems), "backend", backend.Name(),
+		"duration", time.Since(start))
+	return e, nil
+}
+
+// instantiate makes the port state of a binding: its instantiated
+// filter, or, when that fails, drop-all with the reason (fail closed) and
+// the error.
+func (e *Engine) instantiate(def *policy.Binding) (*binding, error) {
+	b := &binding{def: def}
+	inst, err := policy.Instantiate(e.filters.Registry(), def.PortDev, def.Filter, def.MAC, def.Params)
+	switch {
+	case err != nil:
+		b.port = &netfilter.PortState{Port: def.PortDev, Mode: netfilter.DropAll, Reason: err.Error()}
+	case len(inst.Learn) > 0:
+		b.inst = inst
+		b.port = &netfilter.PortState{Port: def.PortDev, Mode: netfilter.DropAll,
+			Reason: fmt.Sprintf("waiting for %s to be learned (learning mode %s)", strings.Join(inst.Learn, ", "), inst.Learning)}
+	default:
+		b.inst = inst
+		b.port = &netfilter.PortState{Port: def.PortDev, Mode: netfilter.Enforce, Rules: inst.Rules}
+	}
+	return b, err
+}
+
+// desired builds the backend state for a set of bindings.
+func (e *Engine) desired(bs map[string]*binding) *netfilter.State {
+	st := &netfilter.State{Ports: make(map[string]*netfilter.PortState, len(bs))}
+	for port, b := range bs {
+		st.Ports[port] = b.port
+	}
+	return st
+}
+
+// applyLocked applies st and records it. e.mu must be held.
+func (e *Engine) applyLocked(ctx context.Context, st *netfilter.State) error {
+	err := e.backend.Apply(ctx, st)
+	var pe *netfilter.PortErrors
+	if err != nil && !errors.As(err, &pe) {
+		return err
+	}
+	e.renderFailures = nil
+	if pe != nil {
+		// Some ports could not be rendered; they are drop-all now.
+		e.renderFailures = pe.Ports
+		for port, perr := range pe.Ports {
+			e.log.Warn("port enforced as drop-all", "port", port, "reason", perr)
+		}
+	}
+	e.state = st
+	e.stats.Applies++
+	e.stats.LastApply = time.Now()
+	return nil
+}
+
+// ErrBindingExists: the port already has a binding.
+var ErrBindingExists = errors.New("port already has a filter binding")
+
+// ErrNoBinding: the port has no binding.
+var ErrNoBinding = errors.New("no filter binding for port")
+
+// CreateBinding validates a binding, instantiates its filter, enforces it
+// and records it, all before returning. An undefined filter or a missing
+// variable is an error and nothing changes; so is a kernel failure.
+func (e *Engine) CreateBinding(ctx context.Context, xml []byte) (*policy.Binding, error) {
+	def, err := policy.ParseBinding(xml)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.bindings[def.PortDev]; ok {
+		return nil, fmt.Errorf("port %s: %w", def.PortDev, ErrBindingExists)
+	}
+	b, err := e.instantiate(def)
+	if err != nil {
+		return nil, err
+	}
+	data, err := def.FormatXML()
+	if err != nil {
+		return nil, fmt.Errorf("binding %s: %w", def.PortDev, err)
+	}
+	if err := e.dir.Put(def.PortDev, data); err != nil {
+		return nil, fmt.Errorf("binding %s: %w", def.PortDev, err)
+	}
+	next := e.withBinding(def.PortDev, b)
+	if err := e.applyLocked(ctx, e.desired(next)); err != nil {
+		if derr := e.dir.Delete(def.PortDev); derr != nil {
+			e.log.Error("cannot remove the record of a binding that failed", "port", def.PortDev, "error", derr)
+		}
+		return nil, fmt.Errorf("binding %s: %w", def.PortDev, err)
+	}
+	e.bindings = next
+	e.log.Info("binding created", "port", def.PortDev, "filter", def.Filter, "mode", b.port.Mode)
+	return def, nil
+}
+
+// withBinding returns a copy of the bindings with port set to b (or
+// removed when b is nil).
+func (e *Engine) withBinding(port string, b *binding) map[string]*binding {
+	next := make(map[string]*binding, len(e.bindings)+1)
+	for k, v := range e.bindings {
+		next[k] = v
+	}
+	if b == nil {
+		delete(next, port)
+	} else {
+		next[port] = b
+	}
+	return next
+}
+
+// DeleteBinding removes the binding of port from the kernel and from the
+// record; the port is unfiltered afterwards.
+func (e *Engine) DeleteBinding(ctx context.Context, port string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.bindings[port]; !ok {
+		return fmt.Errorf("port %s: %w", port, ErrNoBinding)
+	}
+	next := e.withBinding(port, nil)
+	if err := e.applyLocked(ctx, e.desired(next)); err != nil {
+		return fmt.Errorf("binding %s: %w", port, err)
+	}
+	e.bindings = next
+	if err := e.dir.Delete(port); err != nil && !store.IsNotFound(err) {
+		return fmt.Errorf("binding %s: removed from the kernel but not from disk: %w", port, err)
+	}
+	e.log.Info("binding deleted", "port", port)
+	return nil
+}
+
+// DefineFilter defines a filter and, before returning, re-instantiates
+// and enforces every binding that uses it (directly or through
+// references), in one transaction. If the kernel refuses, the definition
+// is still stored and the error says so.
+func (e *Engine) DefineFilter(ctx context.Context, xml []byte) (*policy.Filter, bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	def, created, err := e.filters.Define(xml)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := e.refreshLocked(ctx, def.Name); err != nil {
+		return def, created, err
+	}
+	return def, created, nil
+}
+
+// UndefineFilter undefines a filter unless bindings or filters use it.
+func (e *Engine) UndefineFilter(ctx context.Context, name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var users []string
+	for port, b := range e.bindings {
+		if b.def.Filter == name {
+			users = append(users, port)
+		}
+	}
+	if err := e.filters.Undefine(name, users); err != nil {
+		return err
+	}
+	// A restored built-in changes what its users enforce.
+	return e.refreshLocked(ctx, name)
+}
+
+// refreshLocked re-instantiates the bindings whose filter trees include
+// filter (or one of its dependents) and applies the result.
+func (e *Engine) refreshLocked(ctx context.Context, filter string) error {
+	affected := map[string]bool{}
+	for _, f := range e.filters.Registry().Dependents(filter) {
+		affected[f] = true
+	}
+	next := e.withBinding("", nil)
+	n := 0
+	for port, b := range e.bindings {
+		uses := affected[b.def.Filter]
+		if b.inst != nil {
+			for _, f := range b.inst.Filters {
+				uses = uses || affected[f]
+			}
+		} else {
+			uses = true // it failed before; it may work now
+		}
+		if uses {
+			nb, err := e.instantiate(b.def)
+			if err != nil {
+				e.log.Warn("binding enforced as drop-all", "port", port, "reason", err)
+			}
+			next[port] = nb
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := e.applyLocked(ctx, e.desired(next)); err != nil {
+		return fmt.Errorf("re-enforce %d bindings using filter %s: %w", n, filter, err)
+	}
+	e.bindings = next
+	e.log.Info("bindings re-enforced", "filter", filter, "bindings", n, "duration", time.Since(start))
+	return nil
+}
+
+// Binding returns a binding's definition and status.
+func (e *Engine) Binding(port string) (*policy.Binding, BindingStatus, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b, ok := e.bindings[port]
+	if !ok {
+		return nil, BindingStatus{}, false
+	}
+	st := statusOf(b)
+	if err := e.renderFailures[port]; err != nil {
+		st.Mode, st.Reason = netfilter.DropAll.String(), err.Error()
+	}
+	return b.def, st, true
+}
+
+// Bindings lists the bound ports, sorted.
+func (e *Engine) Bindings() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ports := make([]string, 0, len(e.bindings))
+	for p := range e.bindings {
+		ports = append(ports, p)
+	}
+	sort.Strings(ports)
+	return ports
+}
+
+func statusOf(b *binding) BindingStatus {
+	s := BindingStatus{PortDev: b.def.PortDev, Filter: b.def.Filter, Mode: b.port.Mode.String(), Reason: b.port.Reason}
+	if b.port.Rules != nil {
+		s.Rules = b.port.Rules.RuleCount()
+	}
+	return s
+}
+
+// Verify checks that the kernel still enforces the desired state and, if
+// not, applies it again (a restore). It is the periodic and on-demand
+// (SIGHUP) trigger of the one path.
+func (e *Engine) Verify(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.backend.Verify(ctx); err == nil {
+		return nil
+	} else {
+		e.log.Warn("kernel state differs from the desired state; restoring", "reason", err)
+	}
+	if err := e.applyLocked(ctx, e.state); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	e.stats.Restores++
+	return nil
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
+}
+
+// verifyLoop runs Verify every interval (5 s when zero, never when
+// negative) and whenever reload delivers, until ctx ends.
+func (e *Engine) verifyLoop(ctx context.Context, interval time.Duration, reload <-chan struct{}) {
+	if interval == 0 {
+		interval = 5 * time.Second
+	}
+	var tick <-chan time.Time
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		case <-reload:
+			e.log.Info("reload: verifying kernel state")
+		}
+		if err := e.Verify(ctx); err != nil {
+			e.log.Error("kernel state could not be restored", "error", err)
+		}
+	}
+}
