@@ -100,24 +100,28 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Only the owner of the bus name touches the kernel: a second
 	// daemon has given up by now.
+	var runErr error
 	engine, err := startEngine(ctx, cfg, log)
-	if err != nil {
-		return startFailed(ctx, log, err)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		runErr = err // the shutdown below releases the name
+	case err != nil:
+		log.Info("stop requested during start-up")
+	default:
+		log.Info("ready", "bus_name", dbusapi.BusName, "unique_name", uniqueName(conn))
+		if err := notifier.Notify(systemd.Ready); err != nil {
+			log.Warn("cannot tell the service manager we are ready", "err", err)
+		}
+		verifyCtx, stopVerify := context.WithCancel(ctx)
+		verifyDone := make(chan struct{})
+		go func() {
+			defer close(verifyDone)
+			engine.verifyLoop(verifyCtx, cfg.VerifyInterval, cfg.Reload)
+		}()
+		runErr = serve(ctx, conn, signals)
+		stopVerify()
+		<-verifyDone
 	}
-	log.Info("ready", "bus_name", dbusapi.BusName, "unique_name", uniqueName(conn))
-	if err := notifier.Notify(systemd.Ready); err != nil {
-		log.Warn("cannot tell the service manager we are ready", "err", err)
-	}
-
-	verifyCtx, stopVerify := context.WithCancel(ctx)
-	verifyDone := make(chan struct{})
-	go func() {
-		defer close(verifyDone)
-		engine.verifyLoop(verifyCtx, cfg.VerifyInterval, cfg.Reload)
-	}()
-	runErr := serve(ctx, conn, signals)
-	stopVerify()
-	<-verifyDone
 
 	log.Info("stopping", "reason", stopReason(runErr))
 	if err := notifier.Notify(systemd.Stopping); err != nil {

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 
 	"github.com/netwarden/netwarden/netfilter"
@@ -37,7 +38,10 @@ func ifname(n string) []byte {
 func portMaps(table *nftables.Table) (from, to *nftables.Set) {
 	mk := func(name string) *nftables.Set {
 		return &nftables.Set{Table: table, Name: name, IsMap: true,
-			KeyType: nftables.TypeIFName, DataType: nftables.TypeVerdict}
+			KeyType: nftables.TypeIFName, DataType: nftables.TypeVerdict,
+			// Strings are host-endian to nft; without it, nft lists
+			// the keys as "".
+			KeyByteOrder: binaryutil.NativeEndian}
 	}
 	return mk(mapFromGuest), mk(mapToGuest)
 }
@@ -274,7 +278,8 @@ func (t *txn) addProgram(p *program, existing map[string]bool) {
 	for _, g := range p.groups {
 		if g.kind == groupFallback {
 			t.addSet(&nftables.Set{Table: t.table, Name: g.fbMap, IsMap: true,
-				KeyType: nftables.TypeIFName, DataType: nftables.TypeVerdict}, nil)
+				KeyType: nftables.TypeIFName, DataType: nftables.TypeVerdict,
+				KeyByteOrder: binaryutil.NativeEndian}, nil)
 		}
 	}
 	t.addChains(p.chains, p.id)

@@ -52,8 +52,8 @@ var errUnsupported = errors.New("not supported by the nftables backend")
 // errNoRule is wrapped by compileMatch's error when libvirt emits no rule
 // at all for this rule and direction, so the caller must not emit one
 // either. libvirt drops (1) the reply-direction (Swap) rule of an
-// IP-layer element whose only attribute is srcmacaddr (iptables cannot
-// match a destination MAC address), (2) every reply-direction rule, and
+// IP-layer element whose only match is srcmacaddr (iptables cannot match
+// a destination MAC address), (2) every reply-direction rule, and
 // both halves of an inout rule, of an icmp/icmpv6 element with a type,
 // and (3) the rule compileMatch would render as never matching (icmp
 // match='no' type='255', iptables' wildcard type negated).
@@ -68,6 +68,16 @@ type matchOptions struct {
 	// because libvirt treats the halves of an inout rule specially
 	// (ebtables reverses the outgoing half; iptables drops both halves of
 	// an icmp rule with a type).
+	//
+	// libvirt's iptables halves map to (Dir, Swap) as follows: a rule
+	// out is (DirOut, false) in FJ and HJ, (DirIn, true) in FP; a rule
+	// in is (DirIn, false) in FP, (DirOut, true) in FJ and HJ; a rule
+	// inout is (DirIn, false) in FP, (DirOut, true) in FJ and HJ.
+	//
+	// Bridged traffic reaches an inet-family chain through br_netfilter
+	// with the bridge, not the port, as its input and output interface:
+	// a Shared lookup of an IP-layer rule keyed by iifname/oifname
+	// therefore only tells ports apart for traffic that is not bridged.
 	Dir netfilter.Direction
 	// Shared lists indexes into r.Fields whose values are NOT compared
 	// literally but looked up, together, in the set Set whose key is the
@@ -80,13 +90,15 @@ type matchOptions struct {
 	// applied to the packet before the lookup; pass it to sharedKey too
 	// (keyFields does). Not shareable (errUnsupported): masks, the ends
 	// of ranges and a start whose range has an end, tcp flags and
-	// option, icmp type and code, stp config fields a literal stp type
+	// option, icmp type and code of IP-layer elements, the DSCP of
+	// IP-layer elements, stp config fields a literal stp type
 	// makes irrelevant, an attribute libvirt ignores in this rule, more
 	// than one field with match='no' (libvirt negates each attribute
 	// alone, a lookup negates them together), and keys beyond the
 	// kernel's 64 bytes or 5 parts. A srcmacaddr of an IP-layer rule
 	// that libvirt does not match in a Swap rule is left out of the key
-	// (sharedKey does the same).
+	// (sharedKey does the same); when no shared field is left, there is
+	// no lookup at all and the set's elements are unused.
 	Shared []int
 	// Set is the set for Shared lookups (name/ID as the caller created
 	// it, key type from sharedKeyType).
@@ -135,12 +147,13 @@ func payload(base expr.PayloadBase, offset, length uint32) loc {
 	return loc{kind: locPayload, base: base, offset: offset, len: length}
 }
 
-// ll, nh and th are payload locs in the link-layer, network and transport
-// headers.
+// ll returns a payload loc in the link-layer header.
 func ll(offset, length uint32) loc { return payload(expr.PayloadBaseLLHeader, offset, length) }
 
+// nh returns a payload loc in the network header.
 func nh(offset, length uint32) loc { return payload(expr.PayloadBaseNetworkHeader, offset, length) }
 
+// th returns a payload loc in the transport header.
 func th(offset, length uint32) loc { return payload(expr.PayloadBaseTransportHeader, offset, length) }
 
 // metaLoc returns the loc of a one-byte meta key (nfproto, l4proto).
@@ -189,6 +202,9 @@ type cond struct {
 	op    expr.CmpOp
 	value []byte
 }
+
+// key identifies the comparison.
+func (c cond) key() string { return fmt.Sprintf("%s/%d/%x", c.at.key(), c.op, c.value) }
 
 // exprs renders the precondition.
 func (c cond) exprs() []expr.Any {
@@ -580,11 +596,13 @@ func compileMatch(fam nftables.TableFamily, r *netfilter.Rule, o matchOptions) (
 	}
 
 	var out []expr.Any
+	// seen holds the comparisons already made, so that a precondition
+	// equal to one (the ARP hardware type 1 a MAC match needs, next to
+	// hwtype='1') is not repeated.
 	seen := make(map[string]bool)
 	emit := func(cs []cond) {
 		for _, c := range cs {
-			k := fmt.Sprintf("%s/%d/%x", c.at.key(), c.op, c.value)
-			if !seen[k] {
+			if k := c.key(); !seen[k] {
 				seen[k] = true
 				out = append(out, c.exprs()...)
 			}
@@ -596,10 +614,16 @@ func compileMatch(fam nftables.TableFamily, r *netfilter.Rule, o matchOptions) (
 		emit(c.pre)
 		if !slices.Contains(shared, c) {
 			out = append(out, c.exprs()...)
+			if !c.neg && c.hi == nil && !c.asRange {
+				seen[cond{at: c.at, op: expr.CmpOpEq, value: c.lo}.key()] = true
+			}
 		}
 	}
 	emit(b.post)
-	if len(o.Shared) == 0 {
+	if len(shared) == 0 {
+		// No field left to look up (a Swap rule's srcmacaddr): a lookup
+		// of the port name alone would only select the set's ports, and
+		// inverted (match='no') none at all.
 		return out, nil
 	}
 	port := expr.MetaKeyIIFNAME

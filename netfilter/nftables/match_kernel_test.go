@@ -32,6 +32,7 @@ import (
 // CI=true or NETWARDEN_INTEGRATION=1, where they fail. Regenerate the
 // golden files with `go test ./netfilter/nftables/ -run Kernel -update`.
 
+// init defines -update unless another test file of the package did.
 func init() {
 	// Another test file of the package may define -update too; the
 	// first definition wins and both read it through updateGolden.
@@ -557,8 +558,8 @@ func ipAllAttrCases() []matchCase {
 			}
 		}
 		out = append(out,
-			matchCase{name: proto + "-all-attrs", rule: netfilter.Rule{Protocol: proto, Fields: first}, dir: netfilter.DirOut},
-			matchCase{name: proto + "-all-attrs-reply", rule: netfilter.Rule{Protocol: proto, Direction: netfilter.DirIn, Fields: second}, dir: netfilter.DirOut, swap: true})
+			matchCase{name: proto + "-all-attrs", rule: netfilter.Rule{Protocol: proto, Fields: first, StateMatch: true}, dir: netfilter.DirOut},
+			matchCase{name: proto + "-all-attrs-reply", rule: netfilter.Rule{Protocol: proto, Direction: netfilter.DirIn, Fields: second, StateMatch: true}, dir: netfilter.DirOut, swap: true})
 	}
 	return out
 }

@@ -34,6 +34,8 @@ func compile(r netfilter.Rule, o matchOptions) ([]expr.Any, error) {
 	return compileMatch(fam, &r, o)
 }
 
+// TestCompileMatchBadInput checks that bad input is an error that is
+// neither errUnsupported nor errNoRule, and names what is wrong.
 func TestCompileMatchBadInput(t *testing.T) {
 	out := matchOptions{Dir: netfilter.DirOut}
 	cases := []struct {
@@ -99,6 +101,9 @@ func TestCompileMatchBadInput(t *testing.T) {
 	}
 }
 
+// TestCompileMatchUnsupported checks the errUnsupported cases: the
+// caller's attributes, gratuitous ARP and the shapes a shared lookup
+// cannot take.
 func TestCompileMatchUnsupported(t *testing.T) {
 	out := matchOptions{Dir: netfilter.DirOut}
 	shared := func(idx ...int) matchOptions {
@@ -145,6 +150,8 @@ func TestCompileMatchUnsupported(t *testing.T) {
 	}
 }
 
+// TestCompileMatchNoRule checks the rules libvirt does not emit, and that
+// their other halves compile.
 func TestCompileMatchNoRule(t *testing.T) {
 	mac := f("srcmacaddr", "01:02:03:04:05:06")
 	cases := []struct {
@@ -222,6 +229,8 @@ func keyLoads(t *testing.T, exprs []expr.Any) (lookup *expr.Lookup, regs, lens [
 	return lookup, regs, lens
 }
 
+// TestSharedKeyConsistency checks that sharedKey, sharedKeyType and the
+// loads of compileMatch agree: key length, part count, and registers.
 func TestSharedKeyConsistency(t *testing.T) {
 	mac := "52:54:00:12:34:56"
 	cases := []struct {
@@ -308,6 +317,8 @@ func mustFamily(proto string) nftables.TableFamily {
 	return fam
 }
 
+// TestSharedKeyValues checks the bytes of some keys: masks applied, names
+// encoded as numbers, padding.
 func TestSharedKeyValues(t *testing.T) {
 	r := netfilter.Rule{Protocol: "ip", Direction: netfilter.DirOut, Fields: []netfilter.Field{
 		v("srcipaddr", "NET", "192.168.7.200"), f("srcipmask", "24"), f("protocol", "udp"), v("dstportstart", "P", "53")}}
@@ -403,6 +414,23 @@ func TestCompiledShapes(t *testing.T) {
 	}
 	if !sameExprs(exprs, want) {
 		t.Errorf("negated icmp type/code:\n got %s\nwant %s", dumpExprs(exprs), dumpExprs(want))
+	}
+	// A negated Swap rule whose only shared field is srcmacaddr has no
+	// lookup (it would match nothing), only its literal fields.
+	exprs, err = compile(netfilter.Rule{Protocol: "all", Negate: true, Direction: netfilter.DirInOut,
+		Fields: []netfilter.Field{v("srcmacaddr", "MAC", "52:54:00:00:00:01"), f("srcipaddr", "10.0.0.1")}},
+		matchOptions{Dir: netfilter.DirOut, Swap: true, Shared: []int{0}, Set: testSet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: unix.NFT_REG_1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: unix.NFT_REG_1, Data: []byte{unix.NFPROTO_IPV4}},
+		&expr.Payload{DestRegister: unix.NFT_REG_1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: unix.NFT_REG_1, Data: []byte{10, 0, 0, 1}},
+	}
+	if !sameExprs(exprs, want) {
+		t.Errorf("negated reply rule with srcmacaddr shared:\n got %s\nwant %s", dumpExprs(exprs), dumpExprs(want))
 	}
 	// A rule without a protocol element matches everything.
 	exprs, err = compile(netfilter.Rule{}, matchOptions{Dir: netfilter.DirIn})

@@ -56,6 +56,7 @@ const (
 	groupPlain groupKind = iota
 	groupShared
 	groupFallback
+	groupNone // a variable rule that yields no kernel rule in this direction
 )
 
 // group is a rule group whose kernel form needs per-port data.
@@ -178,6 +179,9 @@ func compileProgram(pr *netfilter.PortRules, sig string, table *nftables.Table) 
 				if err != nil {
 					return nil, fmt.Errorf("chain %s %s: %w", dirWord(d), c.Name, err)
 				}
+				if rule.group < 0 && rule.exprs == nil {
+					continue // no rule for this direction
+				}
 				pc.rules = append(pc.rules, rule)
 				if rule.group >= 0 && p.groups[rule.group].kind == groupFallback {
 					// The rest of the chain continues in a chain of its
@@ -208,6 +212,9 @@ func (p *program) compileGroup(g rawGroup, d netfilter.Direction, table *nftable
 	swap := swapFor(rep, d)
 	if len(vars) == 0 {
 		exprs, err := compileMatch(nftables.TableFamilyBridge, rep, matchOptions{Dir: d, Swap: swap})
+		if errors.Is(err, errNoRule) {
+			return progRule{group: -1}, nil // libvirt emits nothing here either
+		}
 		if err != nil {
 			return progRule{}, err
 		}
@@ -228,6 +235,12 @@ func (p *program) compileGroup(g rawGroup, d netfilter.Direction, table *nftable
 			setName := sharedSetName(fmt.Sprintf("%s %s %s swap=%v", dirWord(d), rep.Protocol, strings.Join(attrs, " "), swap))
 			set := &nftables.Set{Table: table, Name: setName, KeyType: keyType, Concatenation: true}
 			exprs, err := compileMatch(nftables.TableFamilyBridge, rep, matchOptions{Dir: d, Shared: vars, Set: set, Swap: swap})
+			if errors.Is(err, errNoRule) {
+				// Nothing to install, but the group keeps its index
+				// (portDataFor walks the same groups).
+				p.groups = append(p.groups, &group{kind: groupNone, dir: d})
+				return progRule{group: -1}, nil
+			}
 			if err == nil {
 				grp := &group{kind: groupShared, dir: d, varIdx: vars, set: setName, keyType: keyType, proto: rep.Protocol, swap: swap}
 				p.groups = append(p.groups, grp)
@@ -298,11 +311,9 @@ func (p *program) portDataFor(port string, pr *netfilter.PortRules) (*portData, 
 				switch grp.kind {
 				case groupShared:
 					for _, r := range g.rules {
-						fields := make([]netfilter.Field, len(grp.varIdx))
-						for i, idx := range grp.varIdx {
-							fields[i] = r.Fields[idx]
-						}
-						key, err := sharedKey(port, grp.proto, fields, grp.swap)
+						// The shared fields and their literal masks:
+						// the key is masked as the packet is.
+						key, err := sharedKey(port, grp.proto, keyFields(r, grp.varIdx), grp.swap)
 						if err != nil {
 							return nil, fmt.Errorf("port %s: %w", port, err)
 						}
@@ -312,6 +323,9 @@ func (p *program) portDataFor(port string, pr *netfilter.PortRules) (*portData, 
 					pc := &progChain{name: portChainName(port, p.id, gi-1)}
 					for _, r := range g.rules {
 						exprs, err := compileMatch(nftables.TableFamilyBridge, r, matchOptions{Dir: d, Swap: swapFor(r, d)})
+						if errors.Is(err, errNoRule) {
+							continue
+						}
 						if err != nil {
 							return nil, fmt.Errorf("port %s: %w", port, err)
 						}

@@ -37,12 +37,14 @@ func parseUint(s string, max uint64) (uint64, error) {
 	return v, nil
 }
 
-// be8, be16 and be32 encode a number in network byte order, as the kernel
-// loads the header fields it is compared with.
+// be8 encodes a number as one byte.
 func be8(v uint64) []byte { return []byte{byte(v)} }
 
+// be16 encodes a number in two bytes in network byte order, as the kernel
+// loads the header fields it is compared with.
 func be16(v uint64) []byte { return binary.BigEndian.AppendUint16(nil, uint16(v)) }
 
+// be32 encodes a number in four bytes in network byte order.
 func be32(v uint64) []byte { return binary.BigEndian.AppendUint32(nil, uint32(v)) }
 
 // uintBytes parses a number of the given width in bytes (1, 2 or 4) and

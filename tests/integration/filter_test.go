@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -479,5 +480,40 @@ func TestManyBindingsAdopted(t *testing.T) {
 		if err := fl.engine.DeleteBinding(ctx, port); err != nil {
 			t.Fatalf("delete %s: %v", port, err)
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+// TestNftablesLayoutGolden dumps the kernel's view of two ports bound to
+// clean-traffic: one shared program, per-port values in sets. The golden
+// file is what docs/architecture.md shows; regenerate with -update and
+// review the difference.
+func TestNftablesLayoutGolden(t *testing.T) {
+	fl := newFilterLab(t, 2)
+	ctx := context.Background()
+	for i, g := range fl.guests {
+		// Fixed MACs, so the dump does not depend on the lab's id.
+		mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x00, 0x00, byte(0x10 + i)}
+		if _, err := fl.engine.CreateBinding(ctx, bindingXML(g.HostIface, mac, "clean-traffic", [2]string{"IP", fmt.Sprintf("10.77.0.%d", 10+i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := fl.hv.MustRun("nft", "list", "table", "bridge", "netwarden")
+	path := filepath.Join("testdata", "two-ports-clean-traffic.nft")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("kernel ruleset differs from %s:\n%s", path, got)
 	}
 }
