@@ -85,25 +85,17 @@ func demo(t lab.TB, bin string) {
 	}
 	show("ping 10.77.0.10 -> 10.77.0.11: 2 of 2 replies")
 
-	step("a frame with a forged MAC and IP, sent from guest 0, reaches guest 1 (no filter yet)")
+	step("without a filter, a frame with a forged MAC and IP from guest 0 reaches guest 1")
 	forgedMAC := net.HardwareAddr{0x52, 0x54, 0x00, 0xde, 0xad, 0x01}
-	c, err := g1.Capture(g1.Iface, lab.MatchSrcMAC(forgedMAC))
-	if err != nil {
-		t.Fatalf("capture: %v", err)
-	}
-	frame, err := lab.UDPFrame(forgedMAC, g1.MAC, net.ParseIP("10.77.0.99"), net.ParseIP("10.77.0.11"), 4000, 4001, []byte("forged"))
+	forged, err := lab.UDPFrame(forgedMAC, g1.MAC, net.ParseIP("10.77.0.99"), net.ParseIP("10.77.0.11"), 4000, 4001, []byte("forged"))
 	if err != nil {
 		t.Fatalf("frame: %v", err)
 	}
-	if err := g0.SendFrame(g0.Iface, frame); err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	pkts, err := c.Wait(3*time.Second, 1)
+	own, err := lab.UDPFrame(g0.MAC, g1.MAC, net.ParseIP("10.77.0.10"), net.ParseIP("10.77.0.11"), 4000, 4001, []byte("honest"))
 	if err != nil {
-		t.Fatalf("capture: %v", err)
+		t.Fatalf("frame: %v", err)
 	}
-	show("captured on guest 1: %s", lab.Describe(pkts[0]))
-	show("(binding clean-traffic to %s will stop exactly this once filters are enforced)", g0.HostIface)
+	show("forged frame delivered: %v", deliver(t, g0, g1, forged, "forged"))
 
 	step("a private system bus with polkitd")
 	bus := l.Bus()
@@ -111,35 +103,62 @@ func demo(t lab.TB, bin string) {
 	show("bus %s", bus.Address)
 	show("polkitd pid %d, with netwarden's actions installed for this bus only", pk.Process.PID)
 
-	step("netwardend in the hypervisor namespace")
-	cmd := hv.Command(context.Background(), bin,
-		"--config-dir", filepath.Join(l.Dir, "etc"), "--state-dir", filepath.Join(l.Dir, "run"))
-	d := l.Start("netwardend", cmd)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := bus.Busctl("status", "org.netwarden1"); err == nil {
-			break
-		}
-		if !d.Alive() || time.Now().After(deadline) {
-			t.Fatalf("netwardend did not come up; log:\n%s", readLog(d.Log))
-		}
-		time.Sleep(20 * time.Millisecond)
+	step("a clean-traffic binding for guest 0's port, on record in the state directory")
+	runDir := filepath.Join(l.Dir, "run")
+	binding := fmt.Sprintf(`<filterbinding>
+  <owner><name>guest0</name><uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid></owner>
+  <portdev name='%s'/>
+  <mac address='%s'/>
+  <filterref filter='clean-traffic'>
+    <parameter name='IP' value='10.77.0.10'/>
+  </filterref>
+</filterbinding>
+`, g0.HostIface, g0.MAC)
+	if err := os.MkdirAll(filepath.Join(runDir, "bindings"), 0o700); err != nil {
+		t.Fatalf("%v", err)
 	}
-	show("pid %d owns org.netwarden1", d.PID)
+	if err := os.WriteFile(filepath.Join(runDir, "bindings", g0.HostIface+".xml"), []byte(binding), 0o600); err != nil {
+		t.Fatalf("%v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(binding), "\n") {
+		show("%s", line)
+	}
+	show("(the D-Bus methods to create bindings come with the API; the daemon enforces stored ones at start)")
+
+	step("netwardend in the hypervisor namespace")
+	d := startDaemon(t, l, hv, bin, runDir, "netwardend")
+	show("pid %d owns org.netwarden1 and enforces the binding", d.PID)
 	out, err := bus.Busctl("get-property", "org.netwarden1", "/org/netwarden1", "org.netwarden1.Manager", "Version")
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
 	show("$ busctl --system get-property org.netwarden1 /org/netwarden1 org.netwarden1.Manager Version")
 	show("%s", strings.TrimSpace(out))
-	out, err = bus.Busctl("introspect", "org.netwarden1", "/org/netwarden1", "org.netwarden1.Manager")
-	if err != nil {
+
+	step("with clean-traffic bound, guest 0 can only send as itself")
+	show("forged frame delivered: %v", deliver(t, g0, g1, forged, "forged"))
+	show("honest frame delivered: %v", deliver(t, g0, g1, own, "honest"))
+	if err := g0.Ping("10.77.0.11", 2, 5*time.Second); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	show("ping 10.77.0.10 -> 10.77.0.11: 2 of 2 replies")
+	show("$ nft list table bridge netwarden   (start; one program shared by every clean-traffic port)")
+	for i, line := range strings.Split(hv.MustRun("nft", "list", "table", "bridge", "netwarden"), "\n") {
+		if i >= 12 {
+			show("  …")
+			break
+		}
+		show("  %s", line)
+	}
+
+	step("kill -9 netwardend: the kernel keeps enforcing")
+	if err := d.Kill(); err != nil {
 		t.Fatalf("%v", err)
 	}
-	show("$ busctl --system introspect org.netwarden1 /org/netwarden1 org.netwarden1.Manager")
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		show("%s", line)
-	}
+	show("forged frame delivered with no daemon running: %v", deliver(t, g0, g1, forged, "forged"))
+	d = startDaemon(t, l, hv, bin, runDir, "netwardend-restarted")
+	show("restarted (pid %d); it replaced its table in one transaction, no gap", d.PID)
+	show("forged frame delivered: %v", deliver(t, g0, g1, forged, "forged"))
 
 	step("polkit decides who may change things")
 	conn := bus.Conn()
@@ -179,6 +198,35 @@ func demo(t lab.TB, bin string) {
 		show("  %s", line)
 	}
 	step("removing the lab")
+}
+
+// startDaemon starts netwardend in ns and waits until it is ready.
+func startDaemon(t lab.TB, l *lab.Lab, ns *lab.Netns, bin, runDir, name string) *lab.Process {
+	cmd := ns.Command(context.Background(), bin,
+		"--config-dir", filepath.Join(l.Dir, "etc"), "--state-dir", runDir)
+	d := l.Start(name, cmd)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(readLog(d.Log), "msg=ready") {
+		if !d.Alive() || time.Now().After(deadline) {
+			t.Fatalf("netwardend did not come up; log:\n%s", readLog(d.Log))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return d
+}
+
+// deliver sends frame from src and reports whether dst received it.
+func deliver(t lab.TB, src, dst *lab.Guest, frame []byte, marker string) bool {
+	c, err := dst.Capture(dst.Iface, lab.MatchContains([]byte(marker)))
+	if err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+	defer c.Close()
+	if err := src.SendFrame(src.Iface, frame); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	_, err = c.Wait(500*time.Millisecond, 1)
+	return err == nil
 }
 
 func readLog(path string) string {
