@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"github.com/netwarden/netwarden/netfilter"
 	"math/bits"
 	"net/netip"
 	"strconv"
@@ -233,7 +234,7 @@ func (k Kind) Uint(s string) (uint32, error) {
 		if err != nil {
 			return 0, err
 		}
-		if v, ok := lookupName(etherTypeNames, c); ok {
+		if v, ok := netfilter.EtherTypes.Lookup(c); ok {
 			return v, nil
 		}
 		v, _, err := parseNumber(c, 0xffff, true)
@@ -243,7 +244,7 @@ func (k Kind) Uint(s string) (uint32, error) {
 		if err != nil {
 			return 0, err
 		}
-		if v, ok := lookupName(arpOpcodeNames, c); ok {
+		if v, ok := netfilter.ARPOpcodes.Lookup(c); ok {
 			return v, nil
 		}
 		v, _, err := parseNumber(c, 0xffff, true)
@@ -253,7 +254,7 @@ func (k Kind) Uint(s string) (uint32, error) {
 		if err != nil {
 			return 0, err
 		}
-		if v, ok := lookupName(ipProtocolNames, c); ok {
+		if v, ok := netfilter.IPProtocols.Lookup(c); ok {
 			return v, nil
 		}
 		v, _, err := parseNumber(c, 0xff, true)
@@ -332,66 +333,17 @@ func isHexDigit(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-// ---- named numbers ----
-
-type namedNumber struct {
-	name  string
-	value uint32
-}
-
-var etherTypeNames = []namedNumber{
-	{"arp", 0x0806}, {"rarp", 0x8035}, {"ipv4", 0x0800}, {"ipv6", 0x86dd}, {"vlan", 0x8100},
-}
-
-var arpOpcodeNames = []namedNumber{
-	{"Request", 1}, {"Reply", 2}, {"Request_Reverse", 3}, {"Reply_Reverse", 4},
-	{"DRARP_Request", 5}, {"DRARP_Reply", 6}, {"DRARP_Error", 7}, {"InARP_Request", 8}, {"ARP_NAK", 9},
-}
-
-var ipProtocolNames = []namedNumber{
-	{"tcp", 6}, {"udp", 17}, {"udplite", 136}, {"esp", 50}, {"ah", 51},
-	{"icmp", 1}, {"igmp", 2}, {"sctp", 132}, {"icmpv6", 58},
-}
-
-// lookupName finds a name case-insensitively, as libvirt does.
-func lookupName(table []namedNumber, s string) (uint32, bool) {
-	for _, n := range table {
-		if strings.EqualFold(n.name, s) {
-			return n.value, true
-		}
-	}
-	return 0, false
-}
-
-func nameOf(table []namedNumber, v uint64) (string, bool) {
-	for _, n := range table {
-		if uint64(n.value) == v {
-			return n.name, true
-		}
-	}
-	return "", false
-}
-
-func joinNames(table []namedNumber) string {
-	var b strings.Builder
-	for i, n := range table {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(n.name)
-	}
-	return b.String()
-}
+// ---- named numbers (the vocabularies are netfilter's) ----
 
 func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }
 
 func parseEtherType(s string, min uint64) (string, error) {
 	if !startsWithDigit(s) {
-		if v, ok := lookupName(etherTypeNames, s); ok {
-			n, _ := nameOf(etherTypeNames, uint64(v))
+		if v, ok := netfilter.EtherTypes.Lookup(s); ok {
+			n, _ := netfilter.EtherTypes.NameOf(v)
 			return n, nil
 		}
-		return "", fmt.Errorf("must be one of %s or a number 0x%x..0xffff", joinNames(etherTypeNames), min)
+		return "", fmt.Errorf("must be one of %s or a number 0x%x..0xffff", netfilter.EtherTypes.String(), min)
 	}
 	v, hex, err := parseNumber(s, 0xffff, true)
 	if err != nil {
@@ -400,7 +352,7 @@ func parseEtherType(s string, min uint64) (string, error) {
 	if v < min {
 		return "", fmt.Errorf("protocol ID must be 0x%x..0xffff (smaller values are IEEE 802.3 frame lengths, not EtherTypes)", min)
 	}
-	if n, ok := nameOf(etherTypeNames, v); ok {
+	if n, ok := netfilter.EtherTypes.NameOf(uint32(v)); ok {
 		return n, nil
 	}
 	return formatNumber(v, hex), nil
@@ -408,17 +360,17 @@ func parseEtherType(s string, min uint64) (string, error) {
 
 func parseARPOpcode(s string) (string, error) {
 	if !startsWithDigit(s) {
-		if v, ok := lookupName(arpOpcodeNames, s); ok {
-			n, _ := nameOf(arpOpcodeNames, uint64(v))
+		if v, ok := netfilter.ARPOpcodes.Lookup(s); ok {
+			n, _ := netfilter.ARPOpcodes.NameOf(v)
 			return n, nil
 		}
-		return "", fmt.Errorf("must be one of %s or a number 0..65535", joinNames(arpOpcodeNames))
+		return "", fmt.Errorf("must be one of %s or a number 0..65535", netfilter.ARPOpcodes.String())
 	}
 	v, _, err := parseNumber(s, 0xffff, true)
 	if err != nil {
 		return "", err
 	}
-	if n, ok := nameOf(arpOpcodeNames, v); ok {
+	if n, ok := netfilter.ARPOpcodes.NameOf(uint32(v)); ok {
 		return n, nil
 	}
 	return strconv.FormatUint(v, 10), nil
@@ -426,17 +378,17 @@ func parseARPOpcode(s string) (string, error) {
 
 func parseIPProtocol(s string) (string, error) {
 	if !startsWithDigit(s) {
-		if v, ok := lookupName(ipProtocolNames, s); ok {
-			n, _ := nameOf(ipProtocolNames, uint64(v))
+		if v, ok := netfilter.IPProtocols.Lookup(s); ok {
+			n, _ := netfilter.IPProtocols.NameOf(v)
 			return n, nil
 		}
-		return "", fmt.Errorf("must be one of %s or a number 0..255", joinNames(ipProtocolNames))
+		return "", fmt.Errorf("must be one of %s or a number 0..255", netfilter.IPProtocols.String())
 	}
 	v, hex, err := parseNumber(s, 0xff, true)
 	if err != nil {
 		return "", err
 	}
-	if n, ok := nameOf(ipProtocolNames, v); ok {
+	if n, ok := netfilter.IPProtocols.NameOf(uint32(v)); ok {
 		return n, nil
 	}
 	return formatNumber(v, hex), nil
@@ -619,10 +571,6 @@ func parseStates(s string) (string, error) {
 	return strings.Join(out, ","), nil
 }
 
-var tcpFlagNames = []namedNumber{
-	{"FIN", 0x01}, {"SYN", 0x02}, {"RST", 0x04}, {"PSH", 0x08}, {"ACK", 0x10}, {"URG", 0x20},
-}
-
 func parseTCPFlagSet(s string) (uint8, error) {
 	switch {
 	case strings.EqualFold(s, "ALL"):
@@ -634,7 +582,7 @@ func parseTCPFlagSet(s string) (uint8, error) {
 	}
 	var v uint8
 	for _, item := range strings.Split(s, ",") {
-		f, ok := lookupName(tcpFlagNames, item)
+		f, ok := netfilter.TCPFlags.Lookup(item)
 		if !ok {
 			if strings.EqualFold(item, "ALL") || strings.EqualFold(item, "NONE") {
 				return 0, errors.New("ALL and NONE cannot be combined with other TCP flags")
@@ -654,9 +602,9 @@ func formatTCPFlagSet(v uint8) string {
 		return "ALL"
 	}
 	var out []string
-	for _, f := range tcpFlagNames {
-		if uint32(v)&f.value != 0 {
-			out = append(out, f.name)
+	for _, f := range netfilter.TCPFlags {
+		if uint32(v)&f.Value != 0 {
+			out = append(out, f.Name)
 		}
 	}
 	return strings.Join(out, ",")

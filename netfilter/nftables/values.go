@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/netwarden/netwarden/netfilter"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -64,51 +65,21 @@ func uintBytes(s string, width int) ([]byte, error) {
 	return be32(v), nil
 }
 
-// namedNumber maps a libvirt name to its number.
-type namedNumber struct {
-	name  string
-	value uint64
-}
-
-// etherTypeNames are the EtherType names of protocolid and
-// encap-protocol.
-var etherTypeNames = []namedNumber{
-	{"arp", 0x0806}, {"rarp", 0x8035}, {"ipv4", 0x0800}, {"ipv6", 0x86dd}, {"vlan", 0x8100},
-}
-
-// arpOpcodeNames are the ARP opcode names libvirt knows.
-var arpOpcodeNames = []namedNumber{
-	{"Request", 1}, {"Reply", 2}, {"Request_Reverse", 3}, {"Reply_Reverse", 4},
-	{"DRARP_Request", 5}, {"DRARP_Reply", 6}, {"DRARP_Error", 7}, {"InARP_Request", 8}, {"ARP_NAK", 9},
-}
-
-// ipProtocolNames are the IP protocol names of the protocol attribute.
-var ipProtocolNames = []namedNumber{
-	{"tcp", 6}, {"udp", 17}, {"udplite", 136}, {"esp", 50}, {"ah", 51},
-	{"icmp", 1}, {"igmp", 2}, {"sctp", 132}, {"icmpv6", 58},
-}
-
 // namedUint reads a name from table (any case, as libvirt reads it) or a
 // number up to max.
-func namedUint(s string, table []namedNumber, max uint64) (uint64, error) {
-	for _, n := range table {
-		if strings.EqualFold(n.name, s) {
-			return n.value, nil
-		}
+func namedUint(s string, table netfilter.Names, max uint64) (uint64, error) {
+	if v, ok := table.Lookup(s); ok {
+		return uint64(v), nil
 	}
 	if s == "" || s[0] < '0' || s[0] > '9' {
-		names := make([]string, len(table))
-		for i, n := range table {
-			names[i] = n.name
-		}
-		return 0, fmt.Errorf("must be one of %s or a number 0..%d", strings.Join(names, ", "), max)
+		return 0, fmt.Errorf("must be one of %s or a number 0..%d", table, max)
 	}
 	return parseUint(s, max)
 }
 
 // etherType decodes an EtherType (protocolid, encap-protocol).
 func etherType(s string) ([]byte, error) {
-	v, err := namedUint(s, etherTypeNames, 0xffff)
+	v, err := namedUint(s, netfilter.EtherTypes, 0xffff)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +88,7 @@ func etherType(s string) ([]byte, error) {
 
 // arpOpcodeValue decodes an ARP opcode.
 func arpOpcodeValue(s string) ([]byte, error) {
-	v, err := namedUint(s, arpOpcodeNames, 0xffff)
+	v, err := namedUint(s, netfilter.ARPOpcodes, 0xffff)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +97,7 @@ func arpOpcodeValue(s string) ([]byte, error) {
 
 // ipProtocol decodes an IP protocol number or name.
 func ipProtocol(s string) (byte, error) {
-	v, err := namedUint(s, ipProtocolNames, 0xff)
+	v, err := namedUint(s, netfilter.IPProtocols, 0xff)
 	return byte(v), err
 }
 
@@ -250,12 +221,6 @@ func and(a, m []byte) []byte {
 	return out
 }
 
-// tcpFlagNames are the TCP flags of the flags attribute, with their bits
-// in byte 13 of the TCP header.
-var tcpFlagNames = []namedNumber{
-	{"FIN", 0x01}, {"SYN", 0x02}, {"RST", 0x04}, {"PSH", 0x08}, {"ACK", 0x10}, {"URG", 0x20},
-}
-
 // tcpFlagSet decodes one side of a flags value: a comma-separated list of
 // flag names, or ALL or NONE.
 func tcpFlagSet(s string) (byte, error) {
@@ -268,11 +233,9 @@ func tcpFlagSet(s string) (byte, error) {
 	var v byte
 	for _, item := range strings.Split(s, ",") {
 		found := false
-		for _, f := range tcpFlagNames {
-			if strings.EqualFold(f.name, item) {
-				v |= byte(f.value)
-				found = true
-			}
+		if f, ok := netfilter.TCPFlags.Lookup(item); ok {
+			v |= byte(f)
+			found = true
 		}
 		if !found {
 			return 0, fmt.Errorf("unknown TCP flag %q (use SYN, ACK, URG, PSH, FIN, RST, ALL or NONE)", item)

@@ -1,0 +1,62 @@
+package netfilter
+
+import "strings"
+
+// Name is libvirt's name for a number in one of the vocabularies below.
+type Name struct {
+	Name  string
+	Value uint32
+}
+
+// Names is a vocabulary of named numbers. The vocabularies are shared by
+// the policy layer (which parses and formats them) and the backends
+// (which turn them into packet values); they are read-only.
+type Names []Name
+
+// Vocabularies of nwfilter attribute values.
+var (
+	// EtherTypes are the names of protocolid and encap-protocol.
+	EtherTypes = Names{{"arp", 0x0806}, {"rarp", 0x8035}, {"ipv4", 0x0800}, {"ipv6", 0x86dd}, {"vlan", 0x8100}}
+	// ARPOpcodes are the names of the arp and rarp opcode attribute.
+	ARPOpcodes = Names{
+		{"Request", 1}, {"Reply", 2}, {"Request_Reverse", 3}, {"Reply_Reverse", 4},
+		{"DRARP_Request", 5}, {"DRARP_Reply", 6}, {"DRARP_Error", 7}, {"InARP_Request", 8}, {"ARP_NAK", 9},
+	}
+	// IPProtocols are the names of the ip and ipv6 protocol attribute.
+	IPProtocols = Names{
+		{"tcp", 6}, {"udp", 17}, {"udplite", 136}, {"esp", 50}, {"ah", 51},
+		{"icmp", 1}, {"igmp", 2}, {"sctp", 132}, {"icmpv6", 58},
+	}
+	// TCPFlags are the flag names of the tcp flags attribute, with their
+	// bits in byte 13 of the TCP header.
+	TCPFlags = Names{{"FIN", 0x01}, {"SYN", 0x02}, {"RST", 0x04}, {"PSH", 0x08}, {"ACK", 0x10}, {"URG", 0x20}}
+)
+
+// Lookup finds a name, ignoring case as libvirt does.
+func (ns Names) Lookup(s string) (uint32, bool) {
+	for _, n := range ns {
+		if strings.EqualFold(n.Name, s) {
+			return n.Value, true
+		}
+	}
+	return 0, false
+}
+
+// NameOf returns the name of v, if it has one.
+func (ns Names) NameOf(v uint32) (string, bool) {
+	for _, n := range ns {
+		if n.Value == v {
+			return n.Name, true
+		}
+	}
+	return "", false
+}
+
+// String lists the names, for error messages: "arp, rarp, ipv4".
+func (ns Names) String() string {
+	names := make([]string, len(ns))
+	for i, n := range ns {
+		names[i] = n.Name
+	}
+	return strings.Join(names, ", ")
+}
