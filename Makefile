@@ -16,6 +16,7 @@ BINDIR          ?= $(PREFIX)/bin
 DATADIR         ?= $(PREFIX)/share
 DBUSPOLICYDIR   ?= $(DATADIR)/dbus-1/system.d
 DBUSSERVICEDIR  ?= $(DATADIR)/dbus-1/system-services
+DBUSIFACEDIR    ?= $(DATADIR)/dbus-1/interfaces
 POLKITACTIONDIR ?= $(DATADIR)/polkit-1/actions
 SYSTEMDUNITDIR  ?= /lib/systemd/system
 DESTDIR         ?=
@@ -25,6 +26,10 @@ STATICCHECK ?= $(or $(shell command -v staticcheck 2>/dev/null),$(HOME)/go/bin/s
 # The version comes from the nearest git tag, else version.Dev.
 VERSION     ?= $(or $(shell git describe --tags --dirty 2>/dev/null),0.0.0-dev)
 GOFLAGS_BUILD = -trimpath -ldflags "-X github.com/netwarden/netwarden/version.version=$(VERSION)"
+
+# The D-Bus interface descriptions (checked against the code by
+# dbusapi's TestInterfaceFiles).
+IFACEFILES := $(notdir $(wildcard dbusapi/interfaces/*.xml))
 
 # The CLI is built when its main package exists.
 CMDS := netwardend $(if $(wildcard cmd/netwarden/main.go),netwarden)
@@ -62,6 +67,8 @@ install: build
 	$(if $(filter netwarden,$(CMDS)),install -D -m 0755 bin/netwarden $(DESTDIR)$(BINDIR)/netwarden)
 	install -D -m 0644 dbusapi/org.netwarden1.conf $(DESTDIR)$(DBUSPOLICYDIR)/org.netwarden1.conf
 	install -D -m 0644 polkit/org.netwarden1.policy $(DESTDIR)$(POLKITACTIONDIR)/org.netwarden1.policy
+	install -d -m 0755 $(DESTDIR)$(DBUSIFACEDIR)
+	install -m 0644 $(IFACEFILES:%=dbusapi/interfaces/%) $(DESTDIR)$(DBUSIFACEDIR)/
 	install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DBUSSERVICEDIR)
 	sed 's|/usr/sbin/netwardend|$(SBINDIR)/netwardend|' systemd/netwardend.service \
 		> $(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.service
@@ -73,6 +80,7 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/netwardend $(DESTDIR)$(BINDIR)/netwarden \
 		$(DESTDIR)$(DBUSPOLICYDIR)/org.netwarden1.conf \
 		$(DESTDIR)$(POLKITACTIONDIR)/org.netwarden1.policy \
+		$(IFACEFILES:%=$(DESTDIR)$(DBUSIFACEDIR)/%) \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.service \
 		$(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
 

@@ -39,15 +39,6 @@ import (
 // caller's context is already cancelled.
 const shutdownTimeout = 5 * time.Second
 
-// core is the daemon state the API serves. It implements
-// dbusapi.Manager; later issues give it networks, filters and bindings.
-type core struct {
-	version string
-}
-
-// Version implements dbusapi.Manager.
-func (c *core) Version() string { return c.version }
-
 // Run runs the daemon with cfg until ctx is cancelled, then shuts it down
 // and returns nil. It returns an error, wrapped with what it was doing, if
 // the configuration is invalid, a directory is unusable, the bus cannot
@@ -90,7 +81,10 @@ func Run(ctx context.Context, cfg Config) error {
 	conn.Signal(signals)
 	defer conn.RemoveSignal(signals)
 
-	srv, err := dbusapi.Export(conn, &core{version: cfg.Version})
+	api := newCore(cfg.Version)
+	// Calls still waiting for the engine when Run returns fail.
+	defer api.start(nil, errors.New("netwardend stopped"))
+	srv, err := dbusapi.Export(conn, api, dbusapi.Options{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -102,6 +96,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// daemon has given up by now.
 	var runErr error
 	engine, err := startEngine(ctx, cfg, log)
+	api.start(engine, err)
 	switch {
 	case err != nil && ctx.Err() == nil:
 		runErr = err // the shutdown below releases the name
@@ -229,7 +224,7 @@ func startEngine(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, er
 	if backend == nil {
 		switch cfg.Backend {
 		case BackendAuto, BackendNFTables:
-			backend = nftables.New(nftables.Config{})
+			backend = nftables.New(nftables.Config{Log: log})
 		default:
 			return nil, fmt.Errorf("firewall backend %s: not available yet; use nftables", cfg.Backend)
 		}

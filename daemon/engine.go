@@ -310,6 +310,11 @@ func (e *Engine) refreshLocked(ctx context.Context, filter string) error {
 	return nil
 }
 
+// Registry returns the filter registry the engine instantiates from; it
+// is safe for concurrent use. Changes go through DefineFilter and
+// UndefineFilter, never through the registry directly.
+func (e *Engine) Registry() *policy.Registry { return e.filters.Registry() }
+
 // Binding returns a binding's definition and status.
 func (e *Engine) Binding(port string) (*policy.Binding, BindingStatus, bool) {
 	e.mu.Lock()

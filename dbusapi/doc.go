@@ -1,11 +1,11 @@
 // Package dbusapi is netwardend's D-Bus API: the objects it exports on the
-// system bus, their introspection data and error names, the bus name it
-// owns, and a small client for the same API.
+// system bus, their introspection data and error names, the signals, the
+// authorization of every call, the bus name it owns, and a small client.
 //
 // The daemon exports its objects first and takes its name second, so that
 // the objects exist the moment a client sees the name:
 //
-//	srv, err := dbusapi.Export(conn, core) // core implements dbusapi.Manager
+//	srv, err := dbusapi.Export(conn, core, dbusapi.Options{Logger: log}) // core implements dbusapi.Manager
 //	if err != nil { … }
 //	defer srv.Unexport()
 //	if err := dbusapi.RequestName(ctx, conn); err != nil {
@@ -13,14 +13,67 @@
 //		if errors.As(err, &taken) { … another daemon runs: taken.Owner, taken.PID }
 //	}
 //
-// The object at ObjectPath implements org.freedesktop.DBus.Introspectable,
-// org.freedesktop.DBus.Peer, org.freedesktop.DBus.Properties and
-// ManagerInterface. Property values are read from the Manager at every
-// Get or GetAll, so they are never stale; when a value changes the daemon
-// calls Server.PropertiesChanged.
+// # Objects
 //
-// The package holds no state of the daemon and makes no decisions: it
-// translates between D-Bus and the Manager interface that the daemon core
-// implements. It does not authorise callers yet; methods that change
-// something will ask polkit (package polkit) before calling the core.
+// The API is modelled on libvirt-dbus: flat, libvirt XML strings in and
+// out, libvirt-dbus's method names, argument orders and flag values where
+// it has the call.
+//
+//	/org/netwarden1                          org.netwarden1.Manager, org.freedesktop.DBus.ObjectManager
+//	  ListNWFilters(u flags) → ao            NWFilterDefineXML(s xml) → o
+//	  NWFilterLookupByName(s) → o            NWFilterLookupByUUID(s) → o
+//	  ListNWFilterBindings(u flags) → ao     NWFilterBindingCreateXML(s xml, u flags) → o
+//	  NWFilterBindingLookupByPortDev(s) → o
+//	  signals NWFilterEvent(o, i), NWFilterBindingEvent(o, i); property Version (s)
+//	/org/netwarden1/nwfilter/_<uuid, '-' → '_'>          org.netwarden1.NWFilter
+//	  GetXMLDesc(u flags) → s, Undefine(); properties Name, UUID (s), BuiltIn (b)
+//	/org/netwarden1/nwfilter_binding/<escaped port>     org.netwarden1.NWFilterBinding
+//	  GetXMLDesc(u flags) → s, Delete(); properties PortDev, FilterName, Mode, Reason (s)
+//
+// Every object also implements org.freedesktop.DBus.Introspectable,
+// org.freedesktop.DBus.Peer and org.freedesktop.DBus.Properties. The
+// filter and binding objects are served by one handler per subtree that
+// asks the Manager at every call, so an object exists exactly while its
+// filter or binding does; a call on a path that stands for nothing fails
+// with org.freedesktop.DBus.Error.UnknownObject. A port name becomes a
+// path element as systemd's sd_bus_path_encode makes it ("vnet0" stays,
+// every byte other than a letter or a non-leading digit becomes _xx).
+// The committed descriptions in interfaces/ (installed to
+// /usr/share/dbus-1/interfaces) are checked against the code by the
+// package's tests.
+//
+// Flags: no flags are defined for the List calls and GetXMLDesc (as in
+// libvirt); NWFilterBindingCreateXML accepts 1 (libvirt's
+// VIR_NWFILTER_BINDING_CREATE_VALIDATE, a no-op since every document is
+// validated). Unknown flags are an InvalidArgument error.
+//
+// Events use libvirt's lifecycle numbers: NWFilterEvent 0 defined (also
+// on redefinition), 1 undefined; NWFilterBindingEvent 0 created, 1
+// deleted. The ObjectManager emits InterfacesAdded and InterfacesRemoved
+// for the objects (with their netwarden interface only), and a filter
+// object emits PropertiesChanged for BuiltIn when a definition overrides
+// a built-in or an override is undefined (the built-in's object stays;
+// NWFilterEvent 1 and then 0 report that).
+//
+// # Authorization
+//
+// Every call except Introspect, Peer and the Manager's Version property
+// is authorised by an Authorizer, by default polkitd (PolkitAuthorizer)
+// for the caller's system-bus-name: reading (List*, Lookup*,
+// GetXMLDesc, property reads, GetManagedObjects) needs org.netwarden1.read,
+// changing (define, undefine, create, delete) org.netwarden1.nwfilter.manage.
+// When polkitd cannot answer (not activatable, no owner, an error, or no
+// answer within DefaultAuthTimeout) root is allowed and everyone else
+// refused. A refusal is org.freedesktop.DBus.Error.AccessDenied with a
+// message naming the action.
+//
+// # Errors
+//
+// Errors are named from the Manager's typed errors (ErrorName), never
+// from their text: org.netwarden1.Error.InvalidArgument, NotFound, InUse,
+// Exists and Failed; see the Error* constants.
+//
+// The package holds no state of the daemon and makes no decisions about
+// filters: it translates between D-Bus and the Manager interface that the
+// daemon core implements.
 package dbusapi

@@ -15,6 +15,8 @@ type ifaceSpec struct {
 	methods []introspect.Method
 	signals []introspect.Signal
 	props   []property
+	// annotations are the interface's own annotations.
+	annotations []introspect.Annotation
 }
 
 // The standard interfaces, as introspection shows them.
@@ -65,11 +67,15 @@ func standardSpecs() []ifaceSpec {
 }
 
 // introspectionXML renders the introspection document of an object with
-// the given interfaces, indented, with the standard document type.
-func introspectionXML(specs []ifaceSpec) (string, error) {
+// the given interfaces and child nodes, indented, with the standard
+// document type.
+func introspectionXML(specs []ifaceSpec, children ...string) (string, error) {
 	node := introspect.Node{}
+	for _, c := range children {
+		node.Children = append(node.Children, introspect.Node{Name: c})
+	}
 	for _, s := range specs {
-		iface := introspect.Interface{Name: s.name, Methods: s.methods, Signals: s.signals}
+		iface := introspect.Interface{Name: s.name, Methods: s.methods, Signals: s.signals, Annotations: s.annotations}
 		for _, p := range s.props {
 			access := "read"
 			if p.set != nil {

@@ -18,6 +18,8 @@ const (
 	emitsInvalidates emitsChanged = "invalidates"
 	// emitsConst: the value never changes while the object exists.
 	emitsConst emitsChanged = "const"
+	// emitsFalse: the value may change without a signal; read it again.
+	emitsFalse emitsChanged = "false"
 )
 
 // property is one property of an exported interface.

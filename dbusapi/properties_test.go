@@ -1,6 +1,7 @@
 package dbusapi
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"testing"
@@ -8,9 +9,29 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
+// fakeManager serves a version and has no filters or bindings.
 type fakeManager struct{ version string }
 
-func (f fakeManager) Version() string { return f.version }
+func (f fakeManager) Version() string                            { return f.version }
+func (fakeManager) Filters(context.Context) ([]Filter, error)    { return nil, nil }
+func (fakeManager) Bindings(context.Context) ([]Binding, error)  { return nil, nil }
+func (fakeManager) UndefineFilter(context.Context, string) error { return ErrNotFound }
+func (fakeManager) DeleteBinding(context.Context, string) error  { return ErrNotFound }
+func (fakeManager) CreateBinding(context.Context, string) (Binding, error) {
+	return Binding{}, ErrInvalidArgument
+}
+func (fakeManager) LookupFilter(context.Context, string) (Filter, error) {
+	return Filter{}, ErrNotFound
+}
+func (fakeManager) LookupFilterByUUID(context.Context, string) (Filter, error) {
+	return Filter{}, ErrNotFound
+}
+func (fakeManager) DefineFilter(context.Context, string) (Filter, bool, error) {
+	return Filter{}, false, ErrInvalidArgument
+}
+func (fakeManager) LookupBinding(context.Context, string) (Binding, error) {
+	return Binding{}, ErrNotFound
+}
 
 type emitted struct {
 	path   dbus.ObjectPath

@@ -15,9 +15,10 @@ import (
 // commits atomically on Flush). Its methods queue messages; errors
 // surface at Flush.
 type txn struct {
-	c     *nftables.Conn
-	table *nftables.Table
-	sets  map[string]*nftables.Set
+	c      *nftables.Conn
+	table  *nftables.Table
+	sets   map[string]*nftables.Set
+	ipSets map[string]*nftables.Set // the inet table's maps created in this transaction
 }
 
 func (t *txn) set(name string) *nftables.Set {
@@ -57,11 +58,15 @@ func verdictElem(port, chain string, kind expr.VerdictKind) nftables.SetElement 
 
 // replaceAll replaces the whole table with next, atomically: the old
 // table and the new one are swapped in the same transaction, so packets
-// see one or the other.
+// see one or the other. The inet table (IP layer) is replaced likewise,
+// or removed when no port has IP-layer rules.
 func (t *txn) replaceAll(next *installed) {
 	t.sets = map[string]*nftables.Set{}
-	t.c.AddTable(t.table) // so that the deletion cannot fail
-	t.c.DelTable(t.table)
+	t.ipSets = map[string]*nftables.Set{}
+	for _, tb := range []*nftables.Table{t.table, ipTable()} {
+		t.c.AddTable(tb) // so that the deletion cannot fail
+		t.c.DelTable(tb)
+	}
 	t.c.AddTable(t.table)
 
 	from, to := portMaps(t.table)
@@ -114,6 +119,17 @@ func (t *txn) replaceAll(next *installed) {
 	for _, set := range sortedKeys(next.setElems) {
 		t.addElems(t.set(set), keyElems(next.setElems[set]))
 	}
+	if next.hasIP() {
+		t.addIPInfra()
+		e := &ipElems{withValues: true}
+		for _, name := range sortedPorts(next) {
+			if ip := next.ports[name].ip; ip != nil {
+				t.addIPChains(name, ip)
+				e.add(name, ip)
+			}
+		}
+		t.sendIPElems(e, false)
+	}
 }
 
 // update sends the change d to the installed state old, in an order the
@@ -121,7 +137,14 @@ func (t *txn) replaceAll(next *installed) {
 // elements, then what is no longer used.
 func (t *txn) update(old *installed, d *delta) {
 	t.sets = map[string]*nftables.Set{}
+	t.ipSets = map[string]*nftables.Set{}
 	from, to := portMaps(t.table)
+	// The IP layer's fixed objects exist while some port has IP-layer
+	// rules.
+	hadIP, hasIP := old.hasIP(), d.hasIPAfter(old)
+	if !hadIP && hasIP {
+		t.addIPInfra()
+	}
 
 	existing := map[string]bool{}
 	for set := range old.setRefs {
@@ -217,6 +240,43 @@ func (t *txn) update(old *installed, d *delta) {
 	for _, name := range d.del {
 		diffPort(name, old.ports[name], nil)
 	}
+	// IP layer: chains of new and changed ports, elements of new, changed
+	// and removed ones (a port keeps its id, and its chains their names,
+	// while it keeps IP-layer rules: only its rules change then).
+	ipAdd, ipDel := &ipElems{withValues: true}, &ipElems{}
+	var ipGone []string
+	for _, name := range names {
+		var o *ipPort
+		if op := old.ports[name]; op != nil {
+			o = op.ip
+		}
+		n := d.set[name].ip
+		switch {
+		case o == nil && n != nil:
+			t.addIPChains(name, n)
+			ipAdd.add(name, n)
+		case o != nil && n != nil:
+			t.replaceIPChains(name, n)
+			if o.id != n.id {
+				ipDel.add(name, o)
+				ipAdd.add(name, n)
+			}
+		case o != nil && n == nil:
+			ipDel.add(name, o)
+			ipGone = append(ipGone, name)
+		}
+	}
+	for _, name := range d.del {
+		if op := old.ports[name]; op != nil && op.ip != nil {
+			ipDel.add(name, op.ip)
+			ipGone = append(ipGone, name)
+		}
+	}
+	t.sendIPElems(ipDel, true)
+	t.sendIPElems(ipAdd, false)
+	for _, name := range ipGone {
+		t.delIPChains(name)
+	}
 	goneMaps := map[string]bool{}
 	for _, p := range d.progDel {
 		for _, g := range p.groups {
@@ -263,6 +323,9 @@ func (t *txn) update(old *installed, d *delta) {
 	}
 	for _, set := range d.setsDel {
 		t.c.DelSet(t.set(set))
+	}
+	if hadIP && !hasIP {
+		t.delIPInfra()
 	}
 }
 

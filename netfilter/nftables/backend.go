@@ -15,15 +15,24 @@
 // sets keyed by port name. Adding a port therefore adds map and set
 // elements, not rules. See program.go for how filters become programs.
 //
-// The backend owns its table and nothing else; it never changes another
-// table. It is not safe for concurrent use: the daemon's reconciler is
-// its only caller.
+// IP-layer rules (tcp, udp, icmp, all, …) need connection tracking,
+// which this kernel's bridge family lacks: they live in per-port chains of
+// "table inet netwarden", reached through br_netfilter with the ports
+// carried in the packet mark. See iplayer.go for libvirt's semantics and
+// iplayer_kernel.go for the layout.
+//
+// The backend owns its two tables and nothing else; it never changes
+// another table (it does set the bridge-nf-call sysctls while IP-layer
+// rules need them). It is not safe for concurrent use: the daemon's
+// reconciler is its only caller.
 package nftables
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sort"
 
 	"github.com/google/nftables"
@@ -39,11 +48,17 @@ type Config struct {
 	// NetNS is a network namespace file descriptor to work in; 0 means
 	// the process's own namespace. Tests use it.
 	NetNS int
+	// Log receives what the backend changes outside its tables (the
+	// br_netfilter sysctls); nil discards it.
+	Log *slog.Logger
 }
 
-// errIPLayer: the filter has IP-layer rules, which this backend does not
-// enforce yet; such ports are dropped (fail closed).
-var errIPLayer = errors.New("IP-layer rules are not enforced by the nftables backend yet")
+func (b *Backend) log() *slog.Logger {
+	if b.cfg.Log == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return b.cfg.Log
+}
 
 // Backend enforces port filters with nftables. Make one with New.
 type Backend struct {
@@ -160,7 +175,8 @@ type portInstall struct {
 	data  *portData
 	from  string // verdict in the from-guest map: chain name, "drop" or ""
 	to    string
-	err   error // why the port could not be rendered (it is drop-all)
+	ip    *ipPort // IP-layer rules, nil without
+	err   error   // why the port could not be rendered (it is drop-all)
 }
 
 // New returns a backend; it does not touch the kernel until used.
@@ -288,6 +304,7 @@ func (b *Backend) planAll(desired *netfilter.State) (*installed, error) {
 	for name, ps := range desired.Ports {
 		d.set[name] = b.planPortFailClosed(name, ps)
 	}
+	b.finishIP(next, d)
 	b.count(next, d)
 	next.commit(d)
 	return next, next.portErrors()
@@ -310,6 +327,7 @@ func (b *Backend) planDelta(desired *netfilter.State) (*delta, error) {
 		}
 	}
 	sort.Strings(d.del)
+	b.finishIP(b.applied, d)
 	b.count(b.applied, d)
 	var errs map[string]error
 	for name, pi := range b.applied.failed {
@@ -451,11 +469,14 @@ func (b *Backend) planPort(name string, ps *netfilter.PortState) (*portInstall, 
 	if ps.Rules == nil {
 		return pi, nil
 	}
-	if n := len(ps.Rules.IPv4) + len(ps.Rules.IPv6); n > 0 {
-		// IP-layer rules need connection tracking, which this kernel's
-		// bridge family lacks; their path through the inet table is not
-		// built yet. Fail closed rather than half-enforce the filter.
-		return nil, fmt.Errorf("port %s: %d IP-layer rules (tcp, udp, icmp, all, …): %w", name, n, errIPLayer)
+	if len(ps.Rules.IPv4)+len(ps.Rules.IPv6) > 0 {
+		plan, err := planIPLayer(ps.Rules)
+		if err != nil {
+			return nil, fmt.Errorf("port %s: IP-layer rules: %w", name, err)
+		}
+		if !plan.empty() {
+			pi.ip = &ipPort{plan: plan}
+		}
 	}
 	if len(ps.Rules.Chains) == 0 {
 		return pi, nil // nothing to enforce
@@ -534,7 +555,7 @@ func (b *Backend) verify(c *nftables.Conn) error {
 			return fmt.Errorf("nftables: map %s has %d elements, want %d", m.name, len(elems), m.want)
 		}
 	}
-	return nil
+	return b.verifyIP(c)
 }
 
 // Remove implements netfilter.Backend.
@@ -543,10 +564,12 @@ func (b *Backend) Remove(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	c.AddTable(b.table)
-	c.DelTable(b.table)
+	for _, t := range []*nftables.Table{b.table, ipTable()} {
+		c.AddTable(t)
+		c.DelTable(t)
+	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: remove table: %w", err)
+		return fmt.Errorf("nftables: remove tables: %w", err)
 	}
 	b.applied = nil
 	b.programs = map[string]*program{}
@@ -556,6 +579,9 @@ func (b *Backend) Remove(ctx context.Context) error {
 // chainNames lists every chain the installed state has.
 func (s *installed) chainNames() []string {
 	names := []string{chainFromGuest, chainToGuest}
+	if s.hasIP() {
+		names = append(names, chainIPMarkFrom, chainIPMarkTo)
+	}
 	for _, p := range s.progByID {
 		for _, c := range p.chains {
 			names = append(names, c.name)

@@ -32,6 +32,26 @@ const (
 	priorityFromGuest = -300
 	priorityToGuest   = 300
 
+	// The IP layer (see iplayer_kernel.go). In the bridge table:
+	// chainIPMarkFrom (prerouting) and chainIPMarkTo (forward) put the
+	// sending and receiving ports' ids into the packet mark, from the map
+	// mapIPPortIDs and the sets ipToBitSetName(0…15).
+	chainIPMarkFrom = "ip-mark-from"
+	chainIPMarkTo   = "ip-mark-to"
+	mapIPPortIDs    = "ip-port-ids"
+	// priorityIPMark: after the Ethernet-layer chains (−300), before
+	// br_netfilter's hooks (0 on prerouting, −1 on forward).
+	priorityIPMark = -250
+	// In the inet table: base chains on forward and input (priority 0,
+	// iptables' filter table, where libvirt's chains are) dispatching by
+	// mark through the verdict maps to the ports' chains.
+	chainIPForward = "forward"
+	chainIPInput   = "input"
+	mapIPFrom      = "from-port"
+	mapIPTo        = "to-port"
+	mapIPHost      = "host-from-port"
+	priorityIP     = 0
+
 	// maxNameLen is the kernel's limit for table, chain and set names
 	// (NFT_NAME_MAXLEN includes the terminating NUL).
 	maxNameLen = 255
@@ -62,6 +82,24 @@ func fallbackMapName(prog string, g int) string {
 func portChainName(port, prog string, g int) string {
 	return fmt.Sprintf("pp-%s-%s-%d", port, prog, g)
 }
+
+// ipToBitSetName is the bridge-table set of ports whose IP-layer id has
+// bit k.
+func ipToBitSetName(k int) string { return fmt.Sprintf("ip-to-bit-%d", k) }
+
+// connlimitSetName is the inet table's set counting connections for the
+// connlimit-above rules of chains of kind c (FJ, FP, HJ) of one family.
+func connlimitSetName(c ipChain, v6 bool) string {
+	fam := "ip"
+	if v6 {
+		fam = "ip6"
+	}
+	return "connlimit-" + ipChainWords[c] + "-" + fam
+}
+
+// ipPortChainName is a port's FJ, FP or HJ chain in the inet table, e.g.
+// "fj-vnet0".
+func ipPortChainName(port string, c ipChain) string { return ipChainWords[c] + "-" + port }
 
 // sharedSetName is the set holding per-port values for lookups with the
 // given signature.

@@ -27,6 +27,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The test binary doubles as a hung D-Bus service (see hungService).
+	if len(os.Args) == 3 && os.Args[1] == hungServiceArg {
+		os.Exit(hungService(os.Args[2]))
+	}
 	os.Exit(buildAndRun(m))
 }
 

@@ -21,7 +21,7 @@ import (
 // It listens on a filesystem socket (reachable from every network
 // namespace), includes the machine's /usr/share/dbus-1/system.d and the
 // project's own bus policy, and activates services from ServiceDir and
-// from /usr/share/dbus-1/system-services.
+// from /usr/share/dbus-1/system-services (not with BusWithoutSystemServices).
 //
 // The daemon runs in a private mount namespace in which polkit's action
 // and rules directories are replaced by lab copies (the machine's files
@@ -54,8 +54,7 @@ const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Con
   <listen>unix:path=%[1]s/system_bus_socket</listen>
   <auth>EXTERNAL</auth>
   <servicedir>%[1]s/services</servicedir>
-  <servicedir>/usr/share/dbus-1/system-services</servicedir>
-  <policy context="default">
+%[2]s  <policy context="default">
     <allow user="*"/>
     <deny own="*"/>
     <deny send_type="method_call"/>
@@ -82,10 +81,31 @@ const (
 	polkitRulesDir   = "/etc/polkit-1/rules.d"
 )
 
+// systemServiceDir is the machine's activation directory (polkitd's
+// activation file is there).
+const systemServiceDir = "/usr/share/dbus-1/system-services"
+
 // Bus returns the lab's private system bus, starting it on first use.
 // From then on Env (and so every child the lab starts) carries its
 // address.
 func (l *Lab) Bus() *Bus {
+	l.t.Helper()
+	return l.startBus(true)
+}
+
+// BusWithoutSystemServices starts the lab's bus like Bus, but without the
+// machine's activation directory: only services in ServiceDir can be
+// activated, so polkitd cannot be (tests of the daemon without polkit).
+// It must be the lab's first call of Bus.
+func (l *Lab) BusWithoutSystemServices() *Bus {
+	l.t.Helper()
+	if l.bus != nil {
+		l.fatalf("BusWithoutSystemServices: the lab's bus is already running")
+	}
+	return l.startBus(false)
+}
+
+func (l *Lab) startBus(systemServices bool) *Bus {
 	l.t.Helper()
 	if l.bus != nil {
 		return l.bus
@@ -111,7 +131,11 @@ func (l *Lab) Bus() *Bus {
 			l.fatalf("bus setup: %v", err)
 		}
 	}
-	must(os.WriteFile(filepath.Join(dir, "bus.conf"), []byte(fmt.Sprintf(busConfig, dir)), 0o644))
+	services := ""
+	if systemServices {
+		services = "  <servicedir>" + systemServiceDir + "</servicedir>\n"
+	}
+	must(os.WriteFile(filepath.Join(dir, "bus.conf"), []byte(fmt.Sprintf(busConfig, dir, services)), 0o644))
 	must(os.WriteFile(filepath.Join(b.PolicyDir, "org.netwarden1.conf"), dbusapi.BusPolicy, 0o644))
 	must(copyDir(polkitActionsDir, actions))
 	must(os.WriteFile(filepath.Join(actions, "org.netwarden1.policy"), polkit.ActionsFile, 0o644))

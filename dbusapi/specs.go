@@ -1,0 +1,115 @@
+package dbusapi
+
+import (
+	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/introspect"
+)
+
+// in and out make introspection arguments.
+func in(name, typ string) introspect.Arg {
+	return introspect.Arg{Name: name, Type: typ, Direction: "in"}
+}
+func out(name, typ string) introspect.Arg {
+	return introspect.Arg{Name: name, Type: typ, Direction: "out"}
+}
+
+// docString documents a method, signal or property in introspection,
+// as libvirt-dbus does.
+func docString(text string) []introspect.Annotation {
+	return []introspect.Annotation{{Name: "org.gtk.GDBus.DocString", Value: text}}
+}
+
+// managerSpec is the introspection and property table of
+// ManagerInterface. Its methods are those of managerObject; a test
+// checks that the two agree.
+func managerSpec(m Manager) ifaceSpec {
+	return ifaceSpec{
+		name: ManagerInterface,
+		methods: []introspect.Method{
+			{Name: "ListNWFilters", Args: []introspect.Arg{in("flags", "u"), out("nwfilters", "ao")},
+				Annotations: docString("The filters' objects (built-ins included). flags must be 0.")},
+			{Name: "NWFilterDefineXML", Args: []introspect.Arg{in("xml", "s"), out("nwfilter", "o")},
+				Annotations: docString("Defines or redefines a filter from libvirt nwfilter XML; needs org.netwarden1.nwfilter.manage.")},
+			{Name: "NWFilterLookupByName", Args: []introspect.Arg{in("name", "s"), out("nwfilter", "o")}},
+			{Name: "NWFilterLookupByUUID", Args: []introspect.Arg{in("uuid", "s"), out("nwfilter", "o")}},
+			{Name: "ListNWFilterBindings", Args: []introspect.Arg{in("flags", "u"), out("bindings", "ao")},
+				Annotations: docString("The bindings' objects. flags must be 0.")},
+			{Name: "NWFilterBindingCreateXML", Args: []introspect.Arg{in("xml", "s"), in("flags", "u"), out("binding", "o")},
+				Annotations: docString("Creates a binding from libvirt nwfilter-binding XML and enforces it before returning; flags: 0 or 1 (VALIDATE); needs org.netwarden1.nwfilter.manage.")},
+			{Name: "NWFilterBindingLookupByPortDev", Args: []introspect.Arg{in("portdev", "s"), out("binding", "o")}},
+		},
+		signals: []introspect.Signal{
+			{Name: "NWFilterEvent", Args: []introspect.Arg{{Name: "nwfilter", Type: "o"}, {Name: "event", Type: "i"}},
+				Annotations: docString("event: 0 defined, 1 undefined.")},
+			{Name: "NWFilterBindingEvent", Args: []introspect.Arg{{Name: "binding", Type: "o"}, {Name: "event", Type: "i"}},
+				Annotations: docString("event: 0 created, 1 deleted.")},
+		},
+		props: []property{
+			readOnlyProperty("Version", emitsConst, m.Version),
+		},
+	}
+}
+
+// objectManagerSpec is org.freedesktop.DBus.ObjectManager on the
+// manager object.
+var objectManagerSpec = ifaceSpec{
+	name: objectManagerInterface,
+	methods: []introspect.Method{{Name: "GetManagedObjects", Args: []introspect.Arg{
+		out("object_paths_interfaces_and_properties", "a{oa{sa{sv}}}"),
+	}}},
+	signals: []introspect.Signal{
+		{Name: "InterfacesAdded", Args: []introspect.Arg{
+			{Name: "object_path", Type: "o"}, {Name: "interfaces_and_properties", Type: "a{sa{sv}}"},
+		}},
+		{Name: "InterfacesRemoved", Args: []introspect.Arg{
+			{Name: "object_path", Type: "o"}, {Name: "interfaces", Type: "as"},
+		}},
+	},
+}
+
+// nwfilterSpec is the table of NWFilterInterface for one filter. Its
+// methods are those of nwfilterObjects.
+func nwfilterSpec(f Filter) ifaceSpec {
+	return ifaceSpec{
+		name: NWFilterInterface,
+		methods: []introspect.Method{
+			{Name: "GetXMLDesc", Args: []introspect.Arg{in("flags", "u"), out("xml", "s")},
+				Annotations: docString("The filter's libvirt XML. flags must be 0.")},
+			{Name: "Undefine", Annotations: docString("Removes the definition (a built-in it overrode comes back); needs org.netwarden1.nwfilter.manage.")},
+		},
+		props: []property{
+			readOnlyProperty("Name", emitsConst, func() string { return f.Name }),
+			readOnlyProperty("UUID", emitsConst, func() string { return f.UUID }),
+			readOnlyProperty("BuiltIn", emitsTrue, func() bool { return f.BuiltIn }),
+		},
+	}
+}
+
+// nwfilterBindingSpec is the table of NWFilterBindingInterface for one
+// binding. Its methods are those of bindingObjects.
+func nwfilterBindingSpec(b Binding) ifaceSpec {
+	return ifaceSpec{
+		name: NWFilterBindingInterface,
+		methods: []introspect.Method{
+			{Name: "GetXMLDesc", Args: []introspect.Arg{in("flags", "u"), out("xml", "s")},
+				Annotations: docString("The binding's libvirt XML. flags must be 0.")},
+			{Name: "Delete", Annotations: docString("Removes the binding; the port is unfiltered afterwards. Needs org.netwarden1.nwfilter.manage.")},
+		},
+		props: []property{
+			readOnlyProperty("PortDev", emitsConst, func() string { return b.PortDev }),
+			readOnlyProperty("FilterName", emitsConst, func() string { return b.FilterName }),
+			readOnlyProperty("Mode", emitsFalse, func() string { return b.Mode }),
+			readOnlyProperty("Reason", emitsFalse, func() string { return b.Reason }),
+		},
+	}
+}
+
+// propertyValues returns the current values of an interface's
+// properties, as GetAll and ObjectManager report them.
+func propertyValues(spec ifaceSpec) map[string]dbus.Variant {
+	out := make(map[string]dbus.Variant, len(spec.props))
+	for _, p := range spec.props {
+		out[p.name] = dbus.MakeVariantWithSignature(p.get(), p.signature)
+	}
+	return out
+}
