@@ -134,6 +134,16 @@ func TestCleanTrafficStopsSpoofing(t *testing.T) {
 				DstHwAddress: make([]byte, 6), DstProtAddress: net.ParseIP("10.77.0.11").To4()},
 			gopacket.Payload([]byte(marker)))
 	}
+	// qemu's self-announcement after a migration: a RARP request from
+	// the guest's own MAC about itself, to the broadcast address.
+	rarp := func(sha net.HardwareAddr, marker string) []byte {
+		return mustFrame(t,
+			&layers.Ethernet{SrcMAC: g0.MAC, DstMAC: lab.BroadcastMAC(), EthernetType: layers.EthernetType(0x8035)},
+			&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+				Operation: 3, SourceHwAddress: sha, SourceProtAddress: net.IPv4zero.To4(),
+				DstHwAddress: g0.MAC, DstProtAddress: net.IPv4zero.To4()},
+			gopacket.Payload([]byte(marker)))
+	}
 	raw, err := lab.RawFrame(g0.MAC, g1.MAC, layers.EthernetType(0x88b5), []byte("other-ethertype"))
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +163,8 @@ func TestCleanTrafficStopsSpoofing(t *testing.T) {
 		{"ARP from a forged MAC", arp(layers.ARPRequest, forged, "10.77.0.10", "arp-forged-mac"), "arp-forged-mac", false},
 		{"IPv6 (not allowed by clean-traffic)", udpFrame(t, g0.MAC, g1.MAC, "fe80::1", "fe80::2", "ipv6-frame"), "ipv6-frame", false},
 		{"other EtherType", raw, "other-ethertype", false},
+		{"RARP self-announcement", rarp(g0.MAC, "rarp-announce"), "rarp-announce", true},
+		{"RARP about another MAC", rarp(forged, "rarp-forged"), "rarp-forged", false},
 	}
 	for _, c := range cases {
 		if got := delivered(t, g0, g1, c.frame, c.marker); got != c.pass {
