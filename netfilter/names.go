@@ -1,6 +1,10 @@
 package netfilter
 
-import "strings"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Name is libvirt's name for a number in one of the vocabularies below.
 type Name struct {
@@ -59,4 +63,46 @@ func (ns Names) String() string {
 		names[i] = n.Name
 	}
 	return strings.Join(names, ", ")
+}
+
+// ParseTCPFlagSet reads one side of a tcp flags value: a comma-separated
+// list of TCPFlags names, or ALL or NONE.
+func ParseTCPFlagSet(s string) (uint8, error) {
+	switch {
+	case strings.EqualFold(s, "ALL"):
+		return 0x3f, nil
+	case strings.EqualFold(s, "NONE"):
+		return 0, nil
+	case s == "":
+		return 0, errors.New("empty TCP flag list (use NONE for no flags)")
+	}
+	var v uint8
+	for _, item := range strings.Split(s, ",") {
+		f, ok := TCPFlags.Lookup(item)
+		if !ok {
+			if strings.EqualFold(item, "ALL") || strings.EqualFold(item, "NONE") {
+				return 0, errors.New("ALL and NONE cannot be combined with other TCP flags")
+			}
+			return 0, fmt.Errorf("unknown TCP flag %q: use SYN, ACK, URG, PSH, FIN, RST, ALL or NONE", item)
+		}
+		v |= uint8(f)
+	}
+	return v, nil
+}
+
+// ParseTCPFlags reads a tcp flags value "mask/flags" and returns the two
+// bit sets: a segment matches when its flags masked with mask equal
+// flags (iptables' --tcp-flags mask flags).
+func ParseTCPFlags(s string) (mask, flags uint8, err error) {
+	m, f, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, 0, errors.New("must be mask/flags, e.g. SYN,ACK/SYN")
+	}
+	if mask, err = ParseTCPFlagSet(m); err != nil {
+		return 0, 0, fmt.Errorf("mask: %w", err)
+	}
+	if flags, err = ParseTCPFlagSet(f); err != nil {
+		return 0, 0, fmt.Errorf("flags: %w", err)
+	}
+	return mask, flags, nil
 }

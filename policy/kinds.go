@@ -571,29 +571,6 @@ func parseStates(s string) (string, error) {
 	return strings.Join(out, ","), nil
 }
 
-func parseTCPFlagSet(s string) (uint8, error) {
-	switch {
-	case strings.EqualFold(s, "ALL"):
-		return 0x3f, nil
-	case strings.EqualFold(s, "NONE"):
-		return 0, nil
-	case s == "":
-		return 0, errors.New("empty TCP flag list (use NONE for no flags)")
-	}
-	var v uint8
-	for _, item := range strings.Split(s, ",") {
-		f, ok := netfilter.TCPFlags.Lookup(item)
-		if !ok {
-			if strings.EqualFold(item, "ALL") || strings.EqualFold(item, "NONE") {
-				return 0, errors.New("ALL and NONE cannot be combined with other TCP flags")
-			}
-			return 0, fmt.Errorf("unknown TCP flag %q: use SYN, ACK, URG, PSH, FIN, RST, ALL or NONE", item)
-		}
-		v |= uint8(f)
-	}
-	return v, nil
-}
-
 func formatTCPFlagSet(v uint8) string {
 	switch v {
 	case 0:
@@ -614,17 +591,7 @@ func formatTCPFlagSet(v uint8) string {
 // bit sets (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20):
 // a packet matches when its flags masked with mask equal flags.
 func ParseTCPFlags(s string) (mask, flags uint8, err error) {
-	m, f, ok := strings.Cut(s, "/")
-	if !ok {
-		return 0, 0, errors.New("must be mask/flags, e.g. SYN,ACK/SYN")
-	}
-	if mask, err = parseTCPFlagSet(m); err != nil {
-		return 0, 0, fmt.Errorf("mask: %w", err)
-	}
-	if flags, err = parseTCPFlagSet(f); err != nil {
-		return 0, 0, fmt.Errorf("flags: %w", err)
-	}
-	return mask, flags, nil
+	return netfilter.ParseTCPFlags(s)
 }
 
 func parseTCPFlagsText(s string) (string, error) {

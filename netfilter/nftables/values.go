@@ -221,43 +221,10 @@ func and(a, m []byte) []byte {
 	return out
 }
 
-// tcpFlagSet decodes one side of a flags value: a comma-separated list of
-// flag names, or ALL or NONE.
-func tcpFlagSet(s string) (byte, error) {
-	switch {
-	case strings.EqualFold(s, "ALL"):
-		return 0x3f, nil
-	case strings.EqualFold(s, "NONE"):
-		return 0, nil
-	}
-	var v byte
-	for _, item := range strings.Split(s, ",") {
-		found := false
-		if f, ok := netfilter.TCPFlags.Lookup(item); ok {
-			v |= byte(f)
-			found = true
-		}
-		if !found {
-			return 0, fmt.Errorf("unknown TCP flag %q (use SYN, ACK, URG, PSH, FIN, RST, ALL or NONE)", item)
-		}
-	}
-	return v, nil
-}
-
-// tcpFlags decodes a flags value "mask/flags": a segment matches when its
-// flags masked with mask equal flags (iptables --tcp-flags mask flags).
+// tcpFlags decodes a flags value "mask/flags" (see
+// netfilter.ParseTCPFlags).
 func tcpFlags(s string) (mask, flags byte, err error) {
-	m, f, ok := strings.Cut(s, "/")
-	if !ok {
-		return 0, 0, errors.New("not mask/flags, e.g. SYN,ACK/SYN")
-	}
-	if mask, err = tcpFlagSet(m); err != nil {
-		return 0, 0, fmt.Errorf("mask: %w", err)
-	}
-	if flags, err = tcpFlagSet(f); err != nil {
-		return 0, 0, fmt.Errorf("flags: %w", err)
-	}
-	return mask, flags, nil
+	return netfilter.ParseTCPFlags(s)
 }
 
 // boolean decodes a boolean attribute (gratuitous).
