@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/netwarden/netwarden/dbusapi"
+	"github.com/netwarden/netwarden/netfilter"
 	"github.com/netwarden/netwarden/policy"
 )
 
@@ -18,6 +19,7 @@ import (
 // fails with that.
 type core struct {
 	version string
+	backend string // the kernel backend's name
 
 	ready  chan struct{} // closed once engine or startErr is set
 	once   sync.Once
@@ -26,8 +28,12 @@ type core struct {
 	startErr error
 }
 
-func newCore(version string) *core {
-	return &core{version: version, ready: make(chan struct{})}
+func newCore(version string, backend netfilter.Backend) *core {
+	c := &core{version: version, ready: make(chan struct{})}
+	if backend != nil {
+		c.backend = backend.Name()
+	}
+	return c
 }
 
 // start hands the core its engine, or the reason there is none. Only
@@ -57,6 +63,22 @@ func (c *core) wait(ctx context.Context) (*Engine, error) {
 
 // Version implements dbusapi.Manager.
 func (c *core) Version() string { return c.version }
+
+// Backend implements dbusapi.Manager.
+func (c *core) Backend() string { return c.backend }
+
+// StatefulFiltering implements dbusapi.Manager: the path connection-
+// tracking rules take, known once the engine has probed the kernel.
+func (c *core) StatefulFiltering() string {
+	select {
+	case <-c.ready:
+		if c.engine != nil {
+			return c.engine.caps.StatefulPath
+		}
+	default:
+	}
+	return ""
+}
 
 // filterInfo describes f for the API.
 func filterInfo(reg *policy.Registry, f *policy.Filter) (dbusapi.Filter, error) {

@@ -26,7 +26,7 @@ func newTestCore(t *testing.T) (*core, *netfilter.Fake) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newCore("1.0")
+	c := newCore("1.0", nil)
 	c.start(e, nil)
 	return c, fake
 }
@@ -39,7 +39,7 @@ const testBinding = `<filterbinding><owner><name>vm</name><uuid>d54df46f-1ab5-4a
 // give up with "still starting" when their context ends first, and fail
 // with the reason when start-up failed — never panic.
 func TestCoreWaitsForEngine(t *testing.T) {
-	c := newCore("1.0")
+	c := newCore("1.0", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := c.Filters(ctx); err == nil || !strings.Contains(err.Error(), "still starting") || dbusapi.ErrorName(err) != dbusapi.ErrorFailed {
@@ -58,7 +58,7 @@ func TestCoreWaitsForEngine(t *testing.T) {
 		t.Errorf("LookupFilter waiting for start-up: %v", err)
 	}
 
-	failed := newCore("1.0")
+	failed := newCore("1.0", nil)
 	failed.start(nil, errors.New("probe failed"))
 	failed.start(ready.engine, nil) // too late: the first call counts
 	if _, err := failed.Bindings(context.Background()); err == nil || !strings.Contains(err.Error(), "probe failed") {

@@ -31,6 +31,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/netwarden/netwarden/dbusapi"
+	"github.com/netwarden/netwarden/netfilter"
 	"github.com/netwarden/netwarden/netfilter/nftables"
 	"github.com/netwarden/netwarden/systemd"
 )
@@ -81,7 +82,11 @@ func Run(ctx context.Context, cfg Config) error {
 	conn.Signal(signals)
 	defer conn.RemoveSignal(signals)
 
-	api := newCore(cfg.Version)
+	backend, err := chooseBackend(cfg, log)
+	if err != nil {
+		return err
+	}
+	api := newCore(cfg.Version, backend)
 	// Calls still waiting for the engine when Run returns fail.
 	defer api.start(nil, errors.New("netwardend stopped"))
 	srv, err := dbusapi.Export(conn, api, dbusapi.Options{Logger: log})
@@ -95,7 +100,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// Only the owner of the bus name touches the kernel: a second
 	// daemon has given up by now.
 	var runErr error
-	engine, err := startEngine(ctx, cfg, log)
+	engine, err := startEngine(ctx, cfg, backend, log)
 	api.start(engine, err)
 	switch {
 	case err != nil && ctx.Err() == nil:
@@ -215,24 +220,36 @@ func connectSystemBus(ctx context.Context) (*dbus.Conn, error) {
 
 // startEngine opens the filter catalogue and the bindings and makes the
 // kernel enforce them.
-func startEngine(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
+// chooseBackend returns the kernel backend the configuration asks for,
+// without touching the kernel.
+func chooseBackend(cfg Config, log *slog.Logger) (netfilter.Backend, error) {
+	if cfg.Firewall != nil {
+		return cfg.Firewall, nil
+	}
+	switch cfg.Backend {
+	case BackendAuto, BackendNFTables, "":
+		return nftables.New(nftables.Config{Log: log}), nil
+	}
+	return nil, fmt.Errorf("firewall backend %s: not available yet; use nftables", cfg.Backend)
+}
+
+// startEngine opens the filter catalogue and the bindings and makes the
+// kernel enforce them with backend.
+func startEngine(ctx context.Context, cfg Config, backend netfilter.Backend, log *slog.Logger) (*Engine, error) {
 	filters, err := OpenFilters(cfg.ConfigDir, log)
 	if err != nil {
 		return nil, err
-	}
-	backend := cfg.Firewall
-	if backend == nil {
-		switch cfg.Backend {
-		case BackendAuto, BackendNFTables:
-			backend = nftables.New(nftables.Config{Log: log})
-		default:
-			return nil, fmt.Errorf("firewall backend %s: not available yet; use nftables", cfg.Backend)
-		}
 	}
 	caps, err := backend.Probe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("probe the %s backend: %w", backend.Name(), err)
 	}
-	log.Info("firewall backend", "name", backend.Name(), "capabilities", caps.String())
-	return NewEngine(ctx, log, backend, filters, cfg.StateDir)
+	log.Info("firewall backend", "name", backend.Name(), "capabilities", caps.String(),
+		"stateful_filtering", caps.StatefulPath)
+	e, err := NewEngine(ctx, log, backend, filters, cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	e.caps = caps
+	return e, nil
 }

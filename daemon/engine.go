@@ -39,6 +39,7 @@ type Engine struct {
 	// last apply (enforced as drop-all).
 	renderFailures map[string]error
 	stats          Stats
+	caps           netfilter.Capabilities // what the backend's probe found
 }
 
 // binding is one filter binding and what it became.

@@ -13,6 +13,8 @@ import (
 type fakeManager struct{ version string }
 
 func (f fakeManager) Version() string                            { return f.version }
+func (f fakeManager) Backend() string                            { return "fake" }
+func (f fakeManager) StatefulFiltering() string                  { return "br_netfilter" }
 func (fakeManager) Filters(context.Context) ([]Filter, error)    { return nil, nil }
 func (fakeManager) Bindings(context.Context) ([]Binding, error)  { return nil, nil }
 func (fakeManager) UndefineFilter(context.Context, string) error { return ErrNotFound }
@@ -108,7 +110,11 @@ func TestPropertiesGetAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]dbus.Variant{"Version": dbus.MakeVariant("1.2.3")}
+	want := map[string]dbus.Variant{
+		"Version":           dbus.MakeVariant("1.2.3"),
+		"Backend":           dbus.MakeVariant("fake"),
+		"StatefulFiltering": dbus.MakeVariant("br_netfilter"),
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("GetAll(Manager) = %v, want %v", got, want)
 	}
@@ -121,8 +127,8 @@ func TestPropertiesGetAll(t *testing.T) {
 		t.Errorf("GetAll(unknown) error %v, want %s", err, ErrorUnknownInterface)
 	}
 	all, err := p.GetAll("")
-	if err != nil || len(all) != 3 {
-		t.Errorf(`GetAll("") = %v, %v; want the 3 properties`, all, err)
+	if err != nil || len(all) != 5 {
+		t.Errorf(`GetAll("") = %v, %v; want the 5 properties`, all, err)
 	}
 }
 

@@ -23,6 +23,13 @@ type Manager interface {
 	// Version returns the daemon's version, served as the read-only,
 	// constant Version property.
 	Version() string
+	// Backend returns the name of the kernel backend (nftables), served
+	// as the constant Backend property.
+	Backend() string
+	// StatefulFiltering returns how rules that need connection tracking
+	// are enforced ("br_netfilter" or "bridge"; "" while starting),
+	// served as the StatefulFiltering property.
+	StatefulFiltering() string
 
 	// Filters returns every filter in force (built-ins included),
 	// sorted by name.

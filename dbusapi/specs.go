@@ -46,6 +46,9 @@ func managerSpec(m Manager) ifaceSpec {
 		},
 		props: []property{
 			readOnlyProperty("Version", emitsConst, m.Version),
+			readOnlyProperty("Backend", emitsConst, m.Backend),
+			// Set once, when the engine has started; no signal.
+			readOnlyProperty("StatefulFiltering", emitsFalse, m.StatefulFiltering),
 		},
 	}
 }

@@ -39,11 +39,26 @@ type Capabilities struct {
 	// BridgeNetfilter: bridged IP traffic passes the IP hooks
 	// (br_netfilter), which the IP-layer fallback needs.
 	BridgeNetfilter bool
+	// StatefulPath says how the backend enforces rules that need
+	// connection tracking (IP-layer rules): "br_netfilter" (in the inet
+	// family, reached from the bridge through br_netfilter) or "bridge"
+	// (nf_conntrack_bridge).
+	StatefulPath string
 }
+
+// Values of Capabilities.StatefulPath.
+const (
+	// StatefulBrNetfilter: connection-tracking rules live in the inet
+	// family, reached from the bridge through br_netfilter.
+	StatefulBrNetfilter = "br_netfilter"
+	// StatefulBridge: connection-tracking rules live in the bridge
+	// family (nf_conntrack_bridge).
+	StatefulBridge = "bridge"
+)
 
 // String describes the capabilities for logs and status.
 func (c Capabilities) String() string {
-	return fmt.Sprintf("bridge-conntrack=%v bridge-reject=%v br_netfilter=%v", c.BridgeConntrack, c.BridgeReject, c.BridgeNetfilter)
+	return fmt.Sprintf("bridge-conntrack=%v bridge-reject=%v br_netfilter=%v stateful=%s", c.BridgeConntrack, c.BridgeReject, c.BridgeNetfilter, c.StatefulPath)
 }
 
 // PortMode is how a port is filtered.

@@ -25,7 +25,7 @@ func (f *Fake) Name() string { return "fake" }
 
 // Probe implements Backend; the fake kernel can do everything.
 func (f *Fake) Probe(context.Context) (Capabilities, error) {
-	return Capabilities{BridgeConntrack: true, BridgeReject: true, BridgeNetfilter: true}, nil
+	return Capabilities{BridgeConntrack: true, BridgeReject: true, BridgeNetfilter: true, StatefulPath: StatefulBrNetfilter}, nil
 }
 
 // Apply implements Backend.

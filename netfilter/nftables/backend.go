@@ -247,6 +247,10 @@ func (b *Backend) Probe(ctx context.Context) (netfilter.Capabilities, error) {
 	caps.BridgeReject = try([]expr.Any{&expr.Reject{Type: 0, Code: 0}})
 	// A missing table makes the batch fail; the probe needs none left.
 	caps.BridgeNetfilter = fileExists("/proc/sys/net/bridge/bridge-nf-call-iptables")
+	// One path on every kernel, the one tested here: even where the
+	// bridge family has conntrack, IP-layer rules go through br_netfilter
+	// to the inet table.
+	caps.StatefulPath = netfilter.StatefulBrNetfilter
 	return caps, nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	nwdaemon "github.com/netwarden/netwarden/daemon"
 	"github.com/netwarden/netwarden/policy"
+	"github.com/netwarden/netwarden/tests/lab"
 )
 
 // TestBindingBeforeInterface: a binding for a port that does not exist
@@ -110,5 +111,25 @@ func TestRedefineFilterReenforces(t *testing.T) {
 	// Undefine is refused while the binding uses the filter.
 	if err := fl.engine.UndefineFilter(ctx, "only-mac-x"); !errors.Is(err, policy.ErrInUse) {
 		t.Fatalf("undefine of a used filter: %v, want ErrInUse", err)
+	}
+}
+
+// TestStatusReportsStatefulPath: the daemon says which backend it uses
+// and how rules needing connection tracking are enforced.
+func TestStatusReportsStatefulPath(t *testing.T) {
+	l := lab.New(t)
+	lab.Require(t, "nft")
+	conn := l.Bus().Conn()
+	d := startDaemon(t, l, "netwardend", nil)
+	d.waitOwned(t, conn)
+	d.waitReady(t)
+	for prop, want := range map[string]string{"Backend": `s "nftables"`, "StatefulFiltering": `s "br_netfilter"`} {
+		out, err := l.Bus().Busctl("get-property", "org.netwarden1", "/org/netwarden1", "org.netwarden1.Manager", prop)
+		if err != nil || strings.TrimSpace(out) != want {
+			t.Errorf("%s = %q, %v; want %s", prop, strings.TrimSpace(out), err, want)
+		}
+	}
+	if !strings.Contains(d.log(t), "stateful_filtering=br_netfilter") {
+		t.Errorf("log does not say how stateful rules are enforced:\n%s", d.log(t))
 	}
 }

@@ -196,8 +196,11 @@ func TestDaemonProperties(t *testing.T) {
 	if err := obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.GetAll", 0, dbusapi.ManagerInterface).Store(&all); err != nil {
 		t.Fatalf("GetAll: %v", err)
 	}
-	if v, ok := all["Version"]; !ok || v.Value() != binaryVersion(t) || len(all) != 1 {
-		t.Errorf("GetAll(Manager) = %v", all)
+	if v, ok := all["Version"]; !ok || v.Value() != binaryVersion(t) || len(all) != 3 {
+		t.Errorf("GetAll(Manager) = %v; want Version, Backend and StatefulFiltering", all)
+	}
+	if v := all["Backend"]; v.Value() != "nftables" {
+		t.Errorf("Backend = %v, want nftables", v)
 	}
 	if err := obj.CallWithContext(ctx, "org.freedesktop.DBus.Peer.Ping", 0).Err; err != nil {
 		t.Errorf("Ping: %v", err)
