@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"sort"
 	"strings"
@@ -190,7 +191,16 @@ var bridgeNFSysctls = []string{
 
 // ensureBridgeNF sets the bridge-nf-call sysctls of the backend's
 // namespace to 1 where they are not, and logs what it changed.
+// Where br_netfilter is a module that is not loaded (distribution
+// kernels), the sysctls are missing; it is loaded with modprobe once.
 func (b *Backend) ensureBridgeNF() error {
+	if _, err := os.Stat(bridgeNFSysctls[0]); errors.Is(err, os.ErrNotExist) {
+		out, merr := exec.Command("modprobe", "br_netfilter").CombinedOutput()
+		if merr != nil {
+			return fmt.Errorf("br_netfilter is not loaded and modprobe br_netfilter failed: %v: %s", merr, strings.TrimSpace(string(out)))
+		}
+		b.log().Info("loaded br_netfilter for IP-layer filter rules")
+	}
 	return inNetNS(b.cfg.NetNS, func() error {
 		for _, path := range bridgeNFSysctls {
 			cur, err := os.ReadFile(path)
@@ -211,29 +221,35 @@ func (b *Backend) ensureBridgeNF() error {
 
 // inNetNS runs fn on a thread in the network namespace fd (0: the
 // process's own), so that what fn opens in /proc/sys/net is that
-// namespace's.
+// namespace's. fn runs on a goroutine of its own whose thread is
+// discarded if it cannot return to its namespace, so the caller's thread
+// never changes namespace.
 func inNetNS(fd int, fn func() error) error {
 	if fd == 0 {
 		return fn()
 	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("current network namespace: %w", err)
+			return // the locked thread ends with this goroutine
+		}
+		defer orig.Close()
+		if err := netns.Set(netns.NsHandle(fd)); err != nil {
+			errc <- fmt.Errorf("enter network namespace: %w", err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- fmt.Errorf("leave network namespace: %w", err)
+			return
+		}
 		runtime.UnlockOSThread()
-		return fmt.Errorf("current network namespace: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(netns.NsHandle(fd)); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter network namespace: %w", err)
-	}
-	ferr := fn()
-	if err := netns.Set(orig); err != nil {
-		// The thread stays locked and ends with this goroutine.
-		return fmt.Errorf("leave network namespace: %w", err)
-	}
-	runtime.UnlockOSThread()
-	return ferr
+		errc <- ferr
+	}()
+	return <-errc
 }
 
 // ipTable is netwarden's inet table.
