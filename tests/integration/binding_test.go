@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	nwdaemon "github.com/netwarden/netwarden/daemon"
 	"github.com/netwarden/netwarden/policy"
@@ -131,5 +135,59 @@ func TestStatusReportsStatefulPath(t *testing.T) {
 	}
 	if !strings.Contains(d.log(t), "stateful_filtering=br_netfilter") {
 		t.Errorf("log does not say how stateful rules are enforced:\n%s", d.log(t))
+	}
+}
+
+// TestRestoreAfterFlush: after someone flushes the whole ruleset, the
+// daemon's verification (periodic, or at once on SIGHUP) puts its rules
+// back through the same path as every other change.
+func TestRestoreAfterFlush(t *testing.T) {
+	l := lab.New(t)
+	lab.Require(t, "nft")
+	hv := l.Hypervisor()
+	g0, g1 := l.AddGuest(), l.AddGuest()
+	g0.SetAddr("10.77.0.10/24")
+	g1.SetAddr("10.77.0.11/24")
+	hv.AddBridge("br0", "10.77.0.1/24", g0.HostIface, g1.HostIface)
+	conn := l.Bus().Conn()
+	stateDir := filepath.Join(l.Dir, "run")
+	if err := os.MkdirAll(filepath.Join(stateDir, "bindings"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	xml := bindingXML(g0.HostIface, g0.MAC, "clean-traffic", [2]string{"IP", "10.77.0.10"})
+	if err := os.WriteFile(filepath.Join(stateDir, "bindings", g0.HostIface+".xml"), xml, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, l, "netwardend", nil)
+	d.waitOwned(t, conn)
+	d.waitReady(t)
+	want := hv.MustRun("nft", "list", "table", "bridge", "netwarden")
+	forged := udpFrame(t, net.HardwareAddr{0x52, 0x54, 0x00, 0xde, 0xad, 0x05}, g1.MAC, "10.77.0.99", "10.77.0.11", "after-flush")
+
+	hv.MustRun("nft", "flush", "ruleset")
+	if !delivered(t, g0, g1, forged, "after-flush") {
+		t.Fatal("forged frame dropped right after the flush: the flush did not take")
+	}
+	start := time.Now()
+	if err := d.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		got, err := hv.Run("nft", "list", "table", "bridge", "netwarden")
+		if err == nil && got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rules not restored after SIGHUP; log:\n%s", d.log(t))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("restored %v after SIGHUP", time.Since(start).Round(time.Millisecond))
+	if delivered(t, g0, g1, forged, "after-flush") {
+		t.Error("forged frame passed after the restore")
+	}
+	if !strings.Contains(d.log(t), "restoring") {
+		t.Errorf("the log does not mention the restore:\n%s", d.log(t))
 	}
 }
