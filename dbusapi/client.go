@@ -2,7 +2,10 @@ package dbusapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -10,13 +13,94 @@ import (
 // Client calls netwardend's API over a bus connection; the netwarden
 // command is built on it. A call to a daemon that is not running starts
 // it through D-Bus activation, where the activation file is installed.
+//
+// Every method takes a context bounding the call and returns the
+// daemon's *dbus.Error wrapped, so that ErrorNameOf (or errors.As with a
+// dbus.Error) finds its name.
 type Client struct {
-	obj dbus.BusObject
+	conn *dbus.Conn
+	obj  dbus.BusObject
 }
 
 // NewClient returns a client of the daemon reached over conn.
 func NewClient(conn *dbus.Conn) *Client {
-	return &Client{obj: conn.Object(BusName, ObjectPath)}
+	return &Client{conn: conn, obj: conn.Object(BusName, ObjectPath)}
+}
+
+// NWFilter is what the API says about a filter: its object and the
+// properties of org.netwarden1.NWFilter.
+type NWFilter struct {
+	// Path is the filter's object.
+	Path dbus.ObjectPath
+	// Name and UUID identify the filter.
+	Name, UUID string
+	// BuiltIn is true while the built-in definition is in force.
+	BuiltIn bool
+}
+
+// NWFilterBinding is what the API says about a binding: its object and
+// the properties of org.netwarden1.NWFilterBinding.
+type NWFilterBinding struct {
+	// Path is the binding's object.
+	Path dbus.ObjectPath
+	// PortDev is the port the binding filters.
+	PortDev string
+	// FilterName is the filter bound to the port.
+	FilterName string
+	// Mode is how the port is filtered ("enforce", or the fail-closed
+	// mode the daemon reports with a Reason).
+	Mode string
+	// Reason says why the filter is not enforced as written, "" if it is.
+	Reason string
+}
+
+// ErrorNameOf returns the D-Bus error name err carries ("" if it is not
+// a D-Bus error): one of the Error* names of this package, or a name of
+// the bus itself such as org.freedesktop.DBus.Error.ServiceUnknown.
+func ErrorNameOf(err error) string {
+	var de dbus.Error
+	if errors.As(err, &de) {
+		return de.Name
+	}
+	var dep *dbus.Error
+	if errors.As(err, &dep) && dep != nil {
+		return dep.Name
+	}
+	return ""
+}
+
+// ErrorMessageOf returns the message of the D-Bus error err carries, ""
+// if it has none or is not a D-Bus error.
+func ErrorMessageOf(err error) string {
+	var de dbus.Error
+	if !errors.As(err, &de) {
+		var dep *dbus.Error
+		if !errors.As(err, &dep) || dep == nil {
+			return ""
+		}
+		de = *dep
+	}
+	if len(de.Body) > 0 {
+		if s, ok := de.Body[0].(string); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+// call calls a method of the object at path and stores the reply.
+func (c *Client) call(ctx context.Context, path dbus.ObjectPath, method string, args []any, out ...any) error {
+	call := c.conn.Object(BusName, path).CallWithContext(ctx, method, 0, args...)
+	if call.Err != nil {
+		return fmt.Errorf("%s: %w", method, call.Err)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if err := call.Store(out...); err != nil {
+		return fmt.Errorf("%s: %w", method, err)
+	}
+	return nil
 }
 
 // Version returns the daemon's version (the Manager's Version property).
@@ -32,3 +116,312 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 	}
 	return s, nil
 }
+
+// ListNWFilters calls Manager.ListNWFilters: the objects of all filters,
+// built-ins included. flags must be 0.
+func (c *Client) ListNWFilters(ctx context.Context, flags uint32) ([]dbus.ObjectPath, error) {
+	var paths []dbus.ObjectPath
+	return paths, c.call(ctx, ObjectPath, ManagerInterface+".ListNWFilters", []any{flags}, &paths)
+}
+
+// NWFilterDefineXML calls Manager.NWFilterDefineXML: defines or
+// redefines a filter and returns its object.
+func (c *Client) NWFilterDefineXML(ctx context.Context, xml string) (dbus.ObjectPath, error) {
+	var p dbus.ObjectPath
+	return p, c.call(ctx, ObjectPath, ManagerInterface+".NWFilterDefineXML", []any{xml}, &p)
+}
+
+// NWFilterLookupByName calls Manager.NWFilterLookupByName.
+func (c *Client) NWFilterLookupByName(ctx context.Context, name string) (dbus.ObjectPath, error) {
+	var p dbus.ObjectPath
+	return p, c.call(ctx, ObjectPath, ManagerInterface+".NWFilterLookupByName", []any{name}, &p)
+}
+
+// NWFilterLookupByUUID calls Manager.NWFilterLookupByUUID.
+func (c *Client) NWFilterLookupByUUID(ctx context.Context, uuid string) (dbus.ObjectPath, error) {
+	var p dbus.ObjectPath
+	return p, c.call(ctx, ObjectPath, ManagerInterface+".NWFilterLookupByUUID", []any{uuid}, &p)
+}
+
+// LookupNWFilter finds a filter as virsh does: by UUID when s has the
+// form of one (and such a filter exists), else by name.
+func (c *Client) LookupNWFilter(ctx context.Context, s string) (dbus.ObjectPath, error) {
+	if looksLikeUUID(s) {
+		p, err := c.NWFilterLookupByUUID(ctx, s)
+		if err == nil || ErrorNameOf(err) != ErrorNotFound {
+			return p, err
+		}
+	}
+	return c.NWFilterLookupByName(ctx, s)
+}
+
+// looksLikeUUID reports whether s is 36 characters of hex digits with
+// dashes at the UUID positions.
+func looksLikeUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case '0' <= r && r <= '9', 'a' <= r && r <= 'f', 'A' <= r && r <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// NWFilterGetXMLDesc calls GetXMLDesc on a filter object. flags must be 0.
+func (c *Client) NWFilterGetXMLDesc(ctx context.Context, path dbus.ObjectPath, flags uint32) (string, error) {
+	var s string
+	return s, c.call(ctx, path, NWFilterInterface+".GetXMLDesc", []any{flags}, &s)
+}
+
+// NWFilterUndefine calls Undefine on a filter object.
+func (c *Client) NWFilterUndefine(ctx context.Context, path dbus.ObjectPath) error {
+	return c.call(ctx, path, NWFilterInterface+".Undefine", nil)
+}
+
+// NWFilter reads the properties of a filter object.
+func (c *Client) NWFilter(ctx context.Context, path dbus.ObjectPath) (NWFilter, error) {
+	var props map[string]dbus.Variant
+	if err := c.call(ctx, path, propertiesInterface+".GetAll", []any{NWFilterInterface}, &props); err != nil {
+		return NWFilter{}, err
+	}
+	return nwfilterFromProps(path, props), nil
+}
+
+// NWFilters returns every filter with its properties, sorted by name
+// (case-insensitively, as virsh sorts), in one call
+// (ObjectManager.GetManagedObjects).
+func (c *Client) NWFilters(ctx context.Context) ([]NWFilter, error) {
+	objs, err := c.managedObjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var fs []NWFilter
+	for path, ifaces := range objs {
+		if props, ok := ifaces[NWFilterInterface]; ok {
+			fs = append(fs, nwfilterFromProps(path, props))
+		}
+	}
+	slices.SortFunc(fs, func(a, b NWFilter) int { return compareFold(a.Name, b.Name) })
+	return fs, nil
+}
+
+// ListNWFilterBindings calls Manager.ListNWFilterBindings. flags must be
+// 0.
+func (c *Client) ListNWFilterBindings(ctx context.Context, flags uint32) ([]dbus.ObjectPath, error) {
+	var paths []dbus.ObjectPath
+	return paths, c.call(ctx, ObjectPath, ManagerInterface+".ListNWFilterBindings", []any{flags}, &paths)
+}
+
+// NWFilterBindingCreateXML calls Manager.NWFilterBindingCreateXML:
+// creates a binding, returning its object once the kernel enforces it.
+// flags: 0 or BindingCreateValidate.
+func (c *Client) NWFilterBindingCreateXML(ctx context.Context, xml string, flags uint32) (dbus.ObjectPath, error) {
+	var p dbus.ObjectPath
+	return p, c.call(ctx, ObjectPath, ManagerInterface+".NWFilterBindingCreateXML", []any{xml, flags}, &p)
+}
+
+// NWFilterBindingLookupByPortDev calls
+// Manager.NWFilterBindingLookupByPortDev.
+func (c *Client) NWFilterBindingLookupByPortDev(ctx context.Context, port string) (dbus.ObjectPath, error) {
+	var p dbus.ObjectPath
+	return p, c.call(ctx, ObjectPath, ManagerInterface+".NWFilterBindingLookupByPortDev", []any{port}, &p)
+}
+
+// NWFilterBindingGetXMLDesc calls GetXMLDesc on a binding object. flags
+// must be 0.
+func (c *Client) NWFilterBindingGetXMLDesc(ctx context.Context, path dbus.ObjectPath, flags uint32) (string, error) {
+	var s string
+	return s, c.call(ctx, path, NWFilterBindingInterface+".GetXMLDesc", []any{flags}, &s)
+}
+
+// NWFilterBindingDelete calls Delete on a binding object.
+func (c *Client) NWFilterBindingDelete(ctx context.Context, path dbus.ObjectPath) error {
+	return c.call(ctx, path, NWFilterBindingInterface+".Delete", nil)
+}
+
+// NWFilterBinding reads the properties of a binding object.
+func (c *Client) NWFilterBinding(ctx context.Context, path dbus.ObjectPath) (NWFilterBinding, error) {
+	var props map[string]dbus.Variant
+	if err := c.call(ctx, path, propertiesInterface+".GetAll", []any{NWFilterBindingInterface}, &props); err != nil {
+		return NWFilterBinding{}, err
+	}
+	return bindingFromProps(path, props), nil
+}
+
+// NWFilterBindings returns every binding with its properties, sorted by
+// port (case-insensitively, as virsh sorts), in one call.
+func (c *Client) NWFilterBindings(ctx context.Context) ([]NWFilterBinding, error) {
+	objs, err := c.managedObjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var bs []NWFilterBinding
+	for path, ifaces := range objs {
+		if props, ok := ifaces[NWFilterBindingInterface]; ok {
+			bs = append(bs, bindingFromProps(path, props))
+		}
+	}
+	slices.SortFunc(bs, func(a, b NWFilterBinding) int { return compareFold(a.PortDev, b.PortDev) })
+	return bs, nil
+}
+
+// compareFold orders case-insensitively, then by bytes.
+func compareFold(a, b string) int {
+	if c := strings.Compare(strings.ToLower(a), strings.ToLower(b)); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
+}
+
+func (c *Client) managedObjects(ctx context.Context) (map[dbus.ObjectPath]map[string]map[string]dbus.Variant, error) {
+	var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
+	return objs, c.call(ctx, ObjectPath, objectManagerInterface+".GetManagedObjects", nil, &objs)
+}
+
+func nwfilterFromProps(path dbus.ObjectPath, props map[string]dbus.Variant) NWFilter {
+	f := NWFilter{Path: path}
+	f.Name, _ = props["Name"].Value().(string)
+	f.UUID, _ = props["UUID"].Value().(string)
+	f.BuiltIn, _ = props["BuiltIn"].Value().(bool)
+	return f
+}
+
+func bindingFromProps(path dbus.ObjectPath, props map[string]dbus.Variant) NWFilterBinding {
+	b := NWFilterBinding{Path: path}
+	b.PortDev, _ = props["PortDev"].Value().(string)
+	b.FilterName, _ = props["FilterName"].Value().(string)
+	b.Mode, _ = props["Mode"].Value().(string)
+	b.Reason, _ = props["Reason"].Value().(string)
+	return b
+}
+
+// EventKind says which of the Manager's signals an Event is.
+type EventKind int
+
+// Kinds of Event.
+const (
+	// NWFilterEventKind: an NWFilterEvent (Event is NWFilterEventDefined
+	// or NWFilterEventUndefined).
+	NWFilterEventKind EventKind = iota
+	// NWFilterBindingEventKind: an NWFilterBindingEvent (Event is
+	// NWFilterBindingEventCreated or NWFilterBindingEventDeleted).
+	NWFilterBindingEventKind
+)
+
+// Event is one lifecycle signal of the daemon.
+type Event struct {
+	// Kind is the signal.
+	Kind EventKind
+	// Object is the filter's or the binding's object.
+	Object dbus.ObjectPath
+	// Event is the lifecycle number the signal carried.
+	Event int32
+	// Name is the filter's name or the binding's port; for a filter
+	// whose name could not be learned, its UUID.
+	Name string
+}
+
+// WatchEvents subscribes to the daemon's NWFilterEvent and
+// NWFilterBindingEvent signals and calls fn with each, in order, until fn
+// returns false (WatchEvents returns nil), ctx is done (it returns
+// ctx.Err()) or the connection is lost. ready, if not nil, is called
+// once the subscription is in place. Filter names are learned from
+// GetManagedObjects at the start (when the caller may read) and from
+// InterfacesAdded, so an undefined filter is still reported by name.
+func (c *Client) WatchEvents(ctx context.Context, ready func(), fn func(Event) bool) error {
+	ch := make(chan *dbus.Signal, 256)
+	c.conn.Signal(ch)
+	defer c.conn.RemoveSignal(ch)
+	opts := []dbus.MatchOption{dbus.WithMatchSender(BusName), dbus.WithMatchObjectPath(ObjectPath)}
+	if err := c.conn.AddMatchSignalContext(ctx, opts...); err != nil {
+		return fmt.Errorf("subscribe to the daemon's signals: %w", err)
+	}
+	defer func() { _ = c.conn.RemoveMatchSignal(opts...) }()
+
+	// The filters' names, for events of filters that are gone by the
+	// time the event is handled. This call also finds out whether the
+	// daemon is there at all; a caller who may not read still gets the
+	// events, with names looked up as they come.
+	names := map[dbus.ObjectPath]string{}
+	objs, err := c.managedObjects(ctx)
+	if err != nil && ErrorNameOf(err) != ErrorAccessDenied {
+		return err
+	}
+	for path, ifaces := range objs {
+		if props, ok := ifaces[NWFilterInterface]; ok {
+			names[path] = nwfilterFromProps(path, props).Name
+		}
+	}
+	if ready != nil {
+		ready()
+	}
+	for {
+		var s *dbus.Signal
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case s = <-ch:
+		}
+		if s == nil {
+			return errors.New("lost the connection to the system bus")
+		}
+		if s.Path != ObjectPath {
+			continue
+		}
+		switch s.Name {
+		case objectManagerInterface + ".InterfacesAdded":
+			var path dbus.ObjectPath
+			var ifaces map[string]map[string]dbus.Variant
+			if dbus.Store(s.Body, &path, &ifaces) == nil {
+				if props, ok := ifaces[NWFilterInterface]; ok {
+					names[path] = nwfilterFromProps(path, props).Name
+				}
+			}
+		case ManagerInterface + ".NWFilterEvent", ManagerInterface + ".NWFilterBindingEvent":
+			var ev Event
+			if dbus.Store(s.Body, &ev.Object, &ev.Event) != nil {
+				continue
+			}
+			if s.Name == ManagerInterface+".NWFilterEvent" {
+				ev.Kind = NWFilterEventKind
+				ev.Name = c.filterName(ctx, names, ev.Object)
+			} else {
+				ev.Kind = NWFilterBindingEventKind
+				ev.Name, _ = bindingPort(ev.Object)
+			}
+			if !fn(ev) {
+				return nil
+			}
+		}
+	}
+}
+
+// filterName returns the name of the filter at path: from names, else
+// from the object (remembering it), else its UUID.
+func (c *Client) filterName(ctx context.Context, names map[dbus.ObjectPath]string, path dbus.ObjectPath) string {
+	if n, ok := names[path]; ok && n != "" {
+		return n
+	}
+	if f, err := c.NWFilter(ctx, path); err == nil && f.Name != "" {
+		names[path] = f.Name
+		return f.Name
+	}
+	uuid, _ := nwfilterUUID(path)
+	return uuid
+}
+
+// NWFilterBindingPortOf returns the port a binding object path stands
+// for, and false if path is not a binding's path.
+func NWFilterBindingPortOf(path dbus.ObjectPath) (string, bool) { return bindingPort(path) }
+
+// NWFilterUUIDOf returns the UUID a filter object path stands for, and
+// false if path is not a filter's path.
+func NWFilterUUIDOf(path dbus.ObjectPath) (string, bool) { return nwfilterUUID(path) }

@@ -1,19 +1,35 @@
 // Command netwarden is the command-line client of netwardend. It speaks
-// the org.netwarden1 D-Bus API on the system bus; its verbs follow
-// virsh's (net-define, nwfilter-define, …) as they are added. For now it
-// has one: version.
+// the org.netwarden1 D-Bus API on the system bus (honouring
+// DBUS_SYSTEM_BUS_ADDRESS) with virsh's verbs, arguments, tables and
+// messages, so that a libvirt user's habits work:
+//
+//	netwarden nwfilter-list
+//	netwarden nwfilter-define web.xml        (- reads standard input)
+//	netwarden nwfilter-dumpxml web
+//	netwarden nwfilter-edit web
+//	netwarden nwfilter-undefine web
+//	netwarden nwfilter-binding-create vnet0.xml
+//	netwarden nwfilter-binding-list
+//	netwarden nwfilter-binding-dumpxml vnet0
+//	netwarden nwfilter-binding-delete vnet0
+//	netwarden event --loop
+//	netwarden version
+//
+// Errors go to standard error as "error: …" with the daemon's error name
+// in words. Exit status: 0 success, 1 failure, 2 usage error. See
+// `netwarden --help` and `netwarden VERB --help`.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
 
 	"github.com/netwarden/netwarden/dbusapi"
 	"github.com/netwarden/netwarden/version"
@@ -29,85 +45,148 @@ const (
 // callTimeout bounds one call to the daemon, bus activation included.
 const callTimeout = 30 * time.Second
 
-const help = `Usage: netwarden [OPTION]... COMMAND
+// defaultSystemBus is the system bus's address when
+// DBUS_SYSTEM_BUS_ADDRESS is not set.
+const defaultSystemBus = "unix:path=/var/run/dbus/system_bus_socket"
 
-netwarden manages the virtual networks and traffic filters of netwardend,
-the netwarden system service, over the D-Bus system bus (org.netwarden1).
+// session is one run of the program: its streams, environment and the
+// ways it reaches the daemon and the editor.
+type session struct {
+	ctx            context.Context
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// quiet suppresses messages and table headers (-q).
+	quiet bool
+	// interactive: standard input is a terminal, questions may be asked.
+	interactive bool
+	// signals: the process's signals are ours to handle (not in tests).
+	signals bool
+	// dial connects to the daemon; the function it returns disconnects.
+	dial func() (api, func(), error)
+	// edit runs the editor on a file.
+	edit func(s *session, path string) error
+	// now is the clock of --timestamp.
+	now func() time.Time
+}
 
-Commands:
-  version
-        Print the versions of this client and of the daemon. Fails with
-        status 1 if the daemon cannot be reached.
+// callContext bounds one call to the daemon.
+func (s *session) callContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.ctx, callTimeout)
+}
 
-Options:
-  --version
-        Print the client's version and exit.
-  --help
-        Print this help and exit.
-
-Environment:
-  DBUS_SYSTEM_BUS_ADDRESS
-        Address of the system bus. Default:
-        unix:path=/var/run/dbus/system_bus_socket.
-
-Exit status:
-  0     Success.
-  1     The command failed.
-  2     Usage error.
-`
+// say prints a confirmation message, unless quiet.
+func (s *session) say(format string, a ...any) {
+	if !s.quiet {
+		fmt.Fprintf(s.stdout, format, a...)
+	}
+}
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	s := &session{
+		ctx:         context.Background(),
+		stdin:       os.Stdin,
+		stdout:      os.Stdout,
+		stderr:      os.Stderr,
+		getenv:      os.Getenv,
+		interactive: isTerminal(os.Stdin),
+		signals:     true,
+		dial:        dialSystemBus(os.Getenv),
+		edit:        runEditor,
+		now:         time.Now,
+	}
+	os.Exit(s.run(os.Args[1:]))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("netwarden", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	showVersion := fs.Bool("version", false, "print the client's version and exit")
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "netwarden: "+format+"\nTry 'netwarden --help' for more information.\n", a...)
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// dialSystemBus returns the function that connects to netwardend on
+// the system bus.
+func dialSystemBus(getenv func(string) string) func() (api, func(), error) {
+	return func() (api, func(), error) {
+		conn, err := dbus.ConnectSystemBus()
+		if err != nil {
+			addr := getenv("DBUS_SYSTEM_BUS_ADDRESS")
+			if addr == "" {
+				addr = defaultSystemBus
+			}
+			return nil, nil, &busError{addr: addr, err: err}
+		}
+		return dbusapi.NewClient(conn), func() { conn.Close() }, nil
+	}
+}
+
+// run runs the command line args (without the program's name) and
+// returns the exit status.
+func (s *session) run(args []string) int {
+	usage := func(err error) int {
+		fmt.Fprintf(s.stderr, "error: %v\nTry 'netwarden --help' for more information.\n", err)
 		return exitUsage
 	}
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		io.WriteString(stdout, help)
-		return exitOK
-	} else if err != nil {
-		return usageErr("%v", err)
-	}
-	if *showVersion {
-		fmt.Fprintln(stdout, "netwarden", version.String())
-		return exitOK
-	}
-	if fs.NArg() == 0 {
-		return usageErr("no command given")
-	}
-	switch cmd, rest := fs.Arg(0), fs.Args()[1:]; cmd {
-	case "version":
-		if len(rest) > 0 {
-			return usageErr("version: unexpected argument %q", rest[0])
+options:
+	for len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
+		opt := args[0]
+		args = args[1:]
+		switch opt {
+		case "-h", "--help":
+			io.WriteString(s.stdout, programHelp())
+			return exitOK
+		case "-v", "--version":
+			fmt.Fprintln(s.stdout, "netwarden", version.String())
+			return exitOK
+		case "-q", "--quiet":
+			s.quiet = true
+		case "--":
+			break options
+		default:
+			return usage(fmt.Errorf("unknown option %s", opt))
 		}
-		return versionCmd(stdout, stderr)
-	default:
-		return usageErr("unknown command %q", cmd)
 	}
+	if len(args) == 0 {
+		return usage(errors.New("no command given"))
+	}
+	v := lookupVerb(args[0])
+	if v == nil {
+		return usage(fmt.Errorf("unknown command '%s'", args[0]))
+	}
+	p, err := parseArgs(v, args[1:])
+	if err != nil {
+		fmt.Fprintf(s.stderr, "error: %v\nTry 'netwarden %s --help' for more information.\n", err, v.name)
+		return exitUsage
+	}
+	if p.help {
+		io.WriteString(s.stdout, verbHelp(v))
+		return exitOK
+	}
+	var c api
+	if !v.offline {
+		var closeFn func()
+		c, closeFn, err = s.dial()
+		if err != nil {
+			fmt.Fprintf(s.stderr, "error: %s\n", failure{}.describe(err))
+			return exitFailure
+		}
+		defer closeFn()
+	}
+	return s.exitStatus(v.run(s, c, p))
 }
 
-// versionCmd prints the client's version, then asks the daemon for its.
-func versionCmd(stdout, stderr io.Writer) int {
-	fmt.Fprintln(stdout, "Client version:", version.String())
-	conn, err := dbus.ConnectSystemBus()
-	if err != nil {
-		fmt.Fprintf(stderr, "netwarden: connect to the system bus: %v\n", err)
+// exitStatus prints err, if any, and returns the exit status it means.
+func (s *session) exitStatus(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errSilent):
 		return exitFailure
+	case errors.As(err, &ue):
+		fmt.Fprintf(s.stderr, "error: %v\nTry 'netwarden --help' for more information.\n", err)
+		return exitUsage
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	v, err := dbusapi.NewClient(conn).Version(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "netwarden: daemon version: %v\n", err)
-		return exitFailure
-	}
-	fmt.Fprintln(stdout, "Daemon version:", v)
-	return exitOK
+	fmt.Fprintf(s.stderr, "error: %v\n", err)
+	return exitFailure
 }
