@@ -2,6 +2,7 @@ package network
 
 import (
 	"bytes"
+	"github.com/netwarden/netwarden/internal/conformance"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -11,7 +12,7 @@ import (
 // subdirectories to the fuzz corpus; without the conformance data the
 // inline seeds are all there is.
 func addConformanceSeeds(f *testing.F, subdirs ...string) {
-	dir, err := findConformanceDir()
+	dir, err := conformance.Find()
 	if err != nil {
 		return
 	}

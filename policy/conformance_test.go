@@ -3,200 +3,23 @@ package policy
 import (
 	"bufio"
 	"bytes"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
+
+	"github.com/netwarden/netwarden/internal/conformance"
 )
 
-// The conformance suites run netwarden's parser and formatter over
-// libvirt 9.0's own test data (shared/conformance/libvirt-9.0.0 next to
-// the repository, or $NETWARDEN_CONFORMANCE).
-
-// findConformanceDir locates the conformance data without failing.
-func findConformanceDir() (string, error) {
-	if d := os.Getenv("NETWARDEN_CONFORMANCE"); d != "" {
-		if _, err := os.Stat(d); err != nil {
-			return "", fmt.Errorf("NETWARDEN_CONFORMANCE=%s: %w", d, err)
-		}
-		return d, nil
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			d := filepath.Join(dir, "..", "shared", "conformance", "libvirt-9.0.0")
-			if _, err := os.Stat(d); err != nil {
-				return "", fmt.Errorf("conformance data not found at %s (set NETWARDEN_CONFORMANCE): %w", d, err)
-			}
-			return d, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod above %s", wd)
-		}
-	}
-}
-
-// conformanceDir returns the conformance data directory, skipping the test
-// when it is missing, or failing it under CI=true or NETWARDEN_INTEGRATION=1.
-func conformanceDir(t testing.TB) string {
-	t.Helper()
-	d, err := findConformanceDir()
-	if err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv("NETWARDEN_INTEGRATION") == "1" {
-			t.Fatalf("conformance data missing: %v", err)
-		}
-		t.Skipf("conformance data missing: %v", err)
-	}
-	return d
-}
-
-// readConformanceFile reads a file, following git "symlink stubs": files
-// whose whole content is a relative path to another file.
-func readConformanceFile(path string) ([]byte, error) {
-	for hops := 0; hops < 4; hops++ {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		s := strings.TrimSpace(string(data))
-		if strings.Contains(s, "<") || strings.ContainsAny(s, "\n") || s == "" {
-			return data, nil
-		}
-		path = filepath.Join(filepath.Dir(path), s)
-	}
-	return nil, fmt.Errorf("%s: too many symlink stubs", path)
-}
-
-// ---- a small XML tree comparer ----
-
-type cmpNode struct {
-	name     string
-	attrs    map[string]string
-	text     string
-	children []*cmpNode
-}
-
-func parseCmpTree(data []byte) (*cmpNode, error) {
-	d := xml.NewDecoder(bytes.NewReader(data))
-	var root *cmpNode
-	var stack []*cmpNode
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			n := &cmpNode{name: t.Name.Local, attrs: map[string]string{}}
-			for _, a := range t.Attr {
-				n.attrs[a.Name.Local] = a.Value
-			}
-			if len(stack) > 0 {
-				p := stack[len(stack)-1]
-				p.children = append(p.children, n)
-			} else {
-				root = n
-			}
-			stack = append(stack, n)
-		case xml.EndElement:
-			n := stack[len(stack)-1]
-			n.text = strings.TrimSpace(n.text)
-			stack = stack[:len(stack)-1]
-		case xml.CharData:
-			if len(stack) > 0 {
-				stack[len(stack)-1].text += string(t)
-			}
-		}
-	}
-	if root == nil {
-		return nil, errors.New("no root element")
-	}
-	return root, nil
-}
-
-// diffXML compares two documents semantically: the same elements in the
-// same order, the same attributes with the same values (in any order), the
-// same trimmed text. It returns "" when they are equal, else where they
-// first differ.
-func diffXML(got, want []byte) string {
-	g, err := parseCmpTree(got)
-	if err != nil {
-		return "got: " + err.Error()
-	}
-	w, err := parseCmpTree(want)
-	if err != nil {
-		return "want: " + err.Error()
-	}
-	return diffNode("/"+w.name, g, w)
-}
-
-func diffNode(path string, g, w *cmpNode) string {
-	if g.name != w.name {
-		return fmt.Sprintf("%s: element <%s>, want <%s>", path, g.name, w.name)
-	}
-	keys := map[string]bool{}
-	for k := range g.attrs {
-		keys[k] = true
-	}
-	for k := range w.attrs {
-		keys[k] = true
-	}
-	var sorted []string
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
-	for _, k := range sorted {
-		gv, gok := g.attrs[k]
-		wv, wok := w.attrs[k]
-		switch {
-		case !gok:
-			return fmt.Sprintf("%s: attribute %s missing, want %q", path, k, wv)
-		case !wok:
-			return fmt.Sprintf("%s: unexpected attribute %s=%q", path, k, gv)
-		case gv != wv:
-			return fmt.Sprintf("%s: attribute %s=%q, want %q", path, k, gv, wv)
-		}
-	}
-	if g.text != w.text {
-		return fmt.Sprintf("%s: text %q, want %q", path, g.text, w.text)
-	}
-	if len(g.children) != len(w.children) {
-		return fmt.Sprintf("%s: %d child elements, want %d", path, len(g.children), len(w.children))
-	}
-	for i := range g.children {
-		if d := diffNode(fmt.Sprintf("%s/%s[%d]", path, w.children[i].name, i+1), g.children[i], w.children[i]); d != "" {
-			return d
-		}
-	}
-	return ""
-}
-
-func TestDiffXML(t *testing.T) {
-	a := []byte(`<a x='1' y="2"><b>t </b><c/></a>`)
-	if d := diffXML(a, []byte("<a y='2' x='1'>\n  <b>t</b>\n  <c></c>\n</a>")); d != "" {
-		t.Errorf("equal documents differ: %s", d)
-	}
-	for _, other := range []string{`<a x='1'><b>t</b><c/></a>`, `<a x='1' y='3'><b>t</b><c/></a>`,
-		`<a x='1' y='2'><b>u</b><c/></a>`, `<a x='1' y='2'><c/><b>t</b></a>`, `<a x='1' y='2'><b>t</b></a>`} {
-		if d := diffXML(a, []byte(other)); d == "" {
-			t.Errorf("%s: no difference found", other)
-		}
-	}
-}
+// Shorthands for the shared conformance helpers.
+func conformanceDir(t testing.TB) string              { return conformance.Dir(t) }
+func readConformanceFile(path string) ([]byte, error) { return conformance.ReadFile(path) }
+func diffXML(got, want []byte) string                 { return conformance.DiffXML(got, want) }
+func xmlFiles(t *testing.T, dir string) []string      { return conformance.XMLFiles(t, dir) }
 
 // normalisedFilter returns a copy of f in which representations with the
 // same meaning are made equal: parameters in libvirt's order, and a chain
@@ -371,18 +194,6 @@ func roundTripWithoutRejectedRules(in, want []byte) (int, error) {
 		}
 		in, want = stripRule(in, ve.Rule), stripRule(want, ve.Rule)
 	}
-}
-
-func xmlFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no XML files in %s", dir)
-	}
-	return files
 }
 
 func TestConformanceBindingXML2XML(t *testing.T) {

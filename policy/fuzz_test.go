@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"github.com/netwarden/netwarden/internal/conformance"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,7 +13,7 @@ import (
 // subdirectories to the fuzz corpus; without the conformance data the
 // inline seeds are all there is.
 func addConformanceSeeds(f *testing.F, subdirs ...string) {
-	dir, err := findConformanceDir()
+	dir, err := conformance.Find()
 	if err != nil {
 		return
 	}
@@ -125,7 +126,7 @@ func BenchmarkParseCleanTraffic(b *testing.B) {
    <filterref filter='no-other-l2-traffic'/>
    <filterref filter='qemu-announce-self'/>
 </filter>`)
-	if dir, err := findConformanceDir(); err == nil {
+	if dir, err := conformance.Find(); err == nil {
 		if d, err := os.ReadFile(filepath.Join(dir, "builtin-filters", "clean-traffic.xml")); err == nil {
 			data = d
 		}
