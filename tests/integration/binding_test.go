@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -142,25 +140,8 @@ func TestStatusReportsStatefulPath(t *testing.T) {
 // daemon's verification (periodic, or at once on SIGHUP) puts its rules
 // back through the same path as every other change.
 func TestRestoreAfterFlush(t *testing.T) {
-	l := lab.New(t)
-	lab.Require(t, "nft")
-	hv := l.Hypervisor()
-	g0, g1 := l.AddGuest(), l.AddGuest()
-	g0.SetAddr("10.77.0.10/24")
-	g1.SetAddr("10.77.0.11/24")
-	hv.AddBridge("br0", "10.77.0.1/24", g0.HostIface, g1.HostIface)
-	conn := l.Bus().Conn()
-	stateDir := filepath.Join(l.Dir, "run")
-	if err := os.MkdirAll(filepath.Join(stateDir, "bindings"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	xml := bindingXML(g0.HostIface, g0.MAC, "clean-traffic", [2]string{"IP", "10.77.0.10"})
-	if err := os.WriteFile(filepath.Join(stateDir, "bindings", g0.HostIface+".xml"), xml, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d := startDaemon(t, l, "netwardend", nil)
-	d.waitOwned(t, conn)
-	d.waitReady(t)
+	bl := newBoundDaemonLab(t)
+	hv, g0, g1, d := bl.hv, bl.g0, bl.g1, bl.d
 	want := hv.MustRun("nft", "list", "table", "bridge", "netwarden")
 	forged := udpFrame(t, net.HardwareAddr{0x52, 0x54, 0x00, 0xde, 0xad, 0x05}, g1.MAC, "10.77.0.99", "10.77.0.11", "after-flush")
 

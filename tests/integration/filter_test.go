@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	vnetns "github.com/vishvananda/netns"
@@ -200,33 +201,48 @@ func (d *daemon) waitReady(t *testing.T) {
 	}
 }
 
+// boundDaemonLab is a hypervisor with two guests on a plain bridge and a
+// netwardend that found a clean-traffic binding for guest 0's port on
+// record when it started (as after a restart with bindings in place).
+type boundDaemonLab struct {
+	l      *lab.Lab
+	hv     *lab.Netns
+	g0, g1 *lab.Guest
+	conn   *dbus.Conn
+	d      *daemon
+}
+
+func newBoundDaemonLab(t *testing.T) *boundDaemonLab {
+	t.Helper()
+	l := lab.New(t)
+	lab.Require(t, "nft")
+	bl := &boundDaemonLab{l: l, hv: l.Hypervisor()}
+	bl.g0, bl.g1 = l.AddGuest(), l.AddGuest()
+	bl.g0.SetAddr("10.77.0.10/24")
+	bl.g1.SetAddr("10.77.0.11/24")
+	bl.hv.AddBridge("br0", "10.77.0.1/24", bl.g0.HostIface, bl.g1.HostIface)
+	bl.conn = l.Bus().Conn()
+	stateDir := filepath.Join(l.Dir, "run")
+	if err := os.MkdirAll(filepath.Join(stateDir, "bindings"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	xml := bindingXML(bl.g0.HostIface, bl.g0.MAC, "clean-traffic", [2]string{"IP", "10.77.0.10"})
+	if err := os.WriteFile(filepath.Join(stateDir, "bindings", bl.g0.HostIface+".xml"), xml, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bl.d = startDaemon(t, l, "netwardend-0", nil)
+	bl.d.waitOwned(t, bl.conn)
+	bl.d.waitReady(t)
+	return bl
+}
+
 // TestRestartWithoutGap: a guest sends forged frames without pause while
 // the daemon is killed (SIGKILL) and started again, three times; the kernel
 // keeps enforcing throughout, the restarted daemon replaces its table
 // without a window, and no rule is ever duplicated.
 func TestRestartWithoutGap(t *testing.T) {
-	l := lab.New(t)
-	lab.Require(t, "nft")
-	hv := l.Hypervisor()
-	g0, g1 := l.AddGuest(), l.AddGuest()
-	g0.SetAddr("10.77.0.10/24")
-	g1.SetAddr("10.77.0.11/24")
-	hv.AddBridge("br0", "10.77.0.1/24", g0.HostIface, g1.HostIface)
-	conn := l.Bus().Conn()
-
-	// The binding is on record before the first start, as after a
-	// reboot of the daemon with bindings in place.
-	stateDir := filepath.Join(l.Dir, "run")
-	if err := os.MkdirAll(filepath.Join(stateDir, "bindings"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	xml := bindingXML(g0.HostIface, g0.MAC, "clean-traffic", [2]string{"IP", "10.77.0.10"})
-	if err := os.WriteFile(filepath.Join(stateDir, "bindings", g0.HostIface+".xml"), xml, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d := startDaemon(t, l, "netwardend-0", nil)
-	d.waitOwned(t, conn)
-	d.waitReady(t)
+	bl := newBoundDaemonLab(t)
+	l, hv, g0, g1, conn, d := bl.l, bl.hv, bl.g0, bl.g1, bl.conn, bl.d
 	ruleset := hv.MustRun("nft", "list", "table", "bridge", "netwarden")
 
 	forged := net.HardwareAddr{0x52, 0x54, 0x00, 0xde, 0xad, 0x02}
