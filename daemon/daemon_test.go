@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"github.com/netwarden/netwarden/netfilter"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/netwarden/netwarden/netfilter"
 )
 
 func validConfig(t *testing.T) Config {

@@ -3,9 +3,9 @@ package network
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/netwarden/netwarden/internal/xmltext"
 )
 
 // ValidationError reports why a network document was refused: which
@@ -35,9 +35,6 @@ type ValidationError struct {
 	Line int
 }
 
-// maxShownValue bounds how much of a value Error prints; Value keeps it all.
-const maxShownValue = 64
-
 // Error renders the error as, for example,
 // `network "default": <range start='10.0.0.2'> (line 9): not inside the network 192.168.122.0/24`.
 func (e *ValidationError) Error() string {
@@ -52,10 +49,10 @@ func (e *ValidationError) Error() string {
 			b.WriteString(" ")
 			b.WriteString(e.Attr)
 			b.WriteString("=")
-			b.WriteString(quoteValue(e.Value))
+			b.WriteString(xmltext.Quote(e.Value))
 		} else if e.Value != "" {
 			b.WriteString(">")
-			b.WriteString(quoteValue(e.Value))
+			b.WriteString(xmltext.Quote(e.Value))
 			b.WriteString("</")
 			b.WriteString(e.Element)
 		}
@@ -69,25 +66,6 @@ func (e *ValidationError) Error() string {
 	}
 	b.WriteString(e.Reason)
 	return b.String()
-}
-
-// quoteValue quotes a value for an error message: single quotes as in
-// libvirt's XML when it is plain, Go quoting when it holds quotes or
-// non-printable characters; long values are shortened.
-func quoteValue(v string) string {
-	if len(v) > maxShownValue {
-		cut := maxShownValue
-		for cut > 0 && !utf8.RuneStart(v[cut]) {
-			cut--
-		}
-		v = v[:cut] + "…"
-	}
-	for _, r := range v {
-		if r == '\'' || r < 0x20 || r == 0x7f || r == utf8.RuneError {
-			return strconv.Quote(v)
-		}
-	}
-	return "'" + v + "'"
 }
 
 // IsValidationError reports whether err is, or wraps, a *ValidationError.

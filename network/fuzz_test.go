@@ -2,10 +2,11 @@ package network
 
 import (
 	"bytes"
-	"github.com/netwarden/netwarden/internal/conformance"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/netwarden/netwarden/internal/conformance"
 )
 
 // addConformanceSeeds adds every XML file of the given conformance

@@ -3,9 +3,9 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/netwarden/netwarden/internal/xmltext"
 )
 
 // ValidationError reports why an nwfilter or nwfilter-binding document was
@@ -40,9 +40,6 @@ type ValidationError struct {
 	Line int
 }
 
-// maxShownValue bounds how much of a value Error prints; Value keeps it all.
-const maxShownValue = 64
-
 // Error renders the error as, for example,
 // `filter "x": rule 3 <tcp dstportstart='70000'>: port out of range 0..65535`.
 func (e *ValidationError) Error() string {
@@ -60,7 +57,7 @@ func (e *ValidationError) Error() string {
 			b.WriteString(" ")
 			b.WriteString(e.Attr)
 			b.WriteString("=")
-			b.WriteString(quoteValue(e.Value))
+			b.WriteString(xmltext.Quote(e.Value))
 		}
 		b.WriteString(">")
 		if e.Line > 0 {
@@ -72,25 +69,6 @@ func (e *ValidationError) Error() string {
 	}
 	b.WriteString(e.Reason)
 	return b.String()
-}
-
-// quoteValue quotes a value for an error message: single quotes as in
-// libvirt's XML when it is plain, Go quoting when it holds quotes or
-// non-printable characters; long values are shortened.
-func quoteValue(v string) string {
-	if len(v) > maxShownValue {
-		cut := maxShownValue
-		for cut > 0 && !utf8.RuneStart(v[cut]) {
-			cut--
-		}
-		v = v[:cut] + "…"
-	}
-	for _, r := range v {
-		if r == '\'' || r < 0x20 || r == 0x7f || r == utf8.RuneError {
-			return strconv.Quote(v)
-		}
-	}
-	return "'" + v + "'"
 }
 
 // IsValidationError reports whether err is, or wraps, a *ValidationError.

@@ -2,11 +2,12 @@ package policy
 
 import (
 	"bytes"
-	"github.com/netwarden/netwarden/internal/conformance"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/netwarden/netwarden/internal/conformance"
 )
 
 // addConformanceSeeds adds every XML file of the given conformance

@@ -3,11 +3,12 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"github.com/netwarden/netwarden/netfilter"
 	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/netwarden/netwarden/netfilter"
 )
 
 // Kind is the type of an attribute's values. Kind.Parse validates a

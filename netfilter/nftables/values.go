@@ -4,10 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/netwarden/netwarden/netfilter"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/netwarden/netwarden/netfilter"
 )
 
 // This file decodes the attribute values of netfilter.Field into the
