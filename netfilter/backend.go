@@ -100,6 +100,9 @@ type PortState struct {
 type State struct {
 	// Ports are the filtered ports, by interface name.
 	Ports map[string]*PortState
+	// Networks are the firewalls of the running virtual networks, by
+	// network name.
+	Networks map[string]*NetworkRules
 }
 
 // PortNames returns the names of the ports, sorted.
