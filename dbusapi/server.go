@@ -56,6 +56,8 @@ type Manager interface {
 	CreateBinding(ctx context.Context, xml string) (Binding, error)
 	// DeleteBinding removes the binding of port.
 	DeleteBinding(ctx context.Context, port string) error
+
+	NetworkManager
 }
 
 // Filter is what the API shows of one filter.
