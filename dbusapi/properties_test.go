@@ -9,7 +9,8 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
-// fakeManager serves a version and has no filters or bindings.
+// fakeManager serves a version and has no filters, bindings or
+// networks.
 type fakeManager struct{ version string }
 
 func (f fakeManager) Version() string                            { return f.version }
@@ -34,6 +35,37 @@ func (fakeManager) DefineFilter(context.Context, string) (Filter, bool, error) {
 func (fakeManager) LookupBinding(context.Context, string) (Binding, error) {
 	return Binding{}, ErrNotFound
 }
+func (fakeManager) Networks(context.Context) ([]Network, error) { return nil, nil }
+func (fakeManager) LookupNetwork(context.Context, string) (Network, error) {
+	return Network{}, ErrNotFound
+}
+func (fakeManager) LookupNetworkByUUID(context.Context, string) (Network, error) {
+	return Network{}, ErrNotFound
+}
+func (fakeManager) DefineNetwork(context.Context, string) (Network, bool, error) {
+	return Network{}, false, ErrInvalidArgument
+}
+func (fakeManager) CreateNetwork(context.Context, string) (Network, error) {
+	return Network{}, ErrInvalidArgument
+}
+func (fakeManager) UndefineNetwork(context.Context, string) error           { return ErrNotFound }
+func (fakeManager) StartNetwork(context.Context, string) error              { return ErrNotFound }
+func (fakeManager) DestroyNetwork(context.Context, string) error            { return ErrNotFound }
+func (fakeManager) SetNetworkAutostart(context.Context, string, bool) error { return ErrNotFound }
+func (fakeManager) NetworkXML(context.Context, string, bool) (string, error) {
+	return "", ErrNotFound
+}
+func (fakeManager) NetworkLeases(context.Context, string, string) ([]Lease, error) {
+	return nil, ErrNotFound
+}
+func (fakeManager) Ports(context.Context, string) ([]Port, error) { return nil, ErrNotFound }
+func (fakeManager) LookupPort(context.Context, string, string) (Port, error) {
+	return Port{}, ErrNotFound
+}
+func (fakeManager) CreatePort(context.Context, string, string) (Port, error) {
+	return Port{}, ErrNotFound
+}
+func (fakeManager) DeletePort(context.Context, string, string) error { return ErrNotFound }
 
 type emitted struct {
 	path   dbus.ObjectPath
