@@ -1,12 +1,13 @@
 package policy
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/netwarden/netwarden/internal/uuid"
 )
 
 // Registry holds the defined filters: the built-ins, and the user's
@@ -240,7 +241,7 @@ func (r *Registry) Define(f *Filter, commit func(*Filter) error) (*Filter, bool,
 		return nil, false, &GraphError{Kind: ErrConflict, Filter: def.Name,
 			Detail: fmt.Sprintf("already defined with UUID %s, not %s", old.UUID, def.UUID)}
 	case def.UUID == "":
-		id, err := newUUID()
+		id, err := uuid.New()
 		if err != nil {
 			return nil, false, fmt.Errorf("filter %q: %w", def.Name, err)
 		}
@@ -334,15 +335,4 @@ func (r *Registry) Undefine(name string, bindings []string, commit func() error)
 	}
 	delete(r.user, name)
 	return nil
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate UUID: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
 }
