@@ -21,7 +21,12 @@
 // carried in the packet mark. See iplayer.go for libvirt's semantics and
 // iplayer_kernel.go for the layout.
 //
-// The backend owns its two tables and nothing else; it never changes
+// The firewalls of virtual networks (State.Networks: nat, route,
+// isolated) live in "table inet netwarden-net", one chain per network and
+// hook reached from base chains on input, output, forward and nat
+// postrouting; see network.go.
+//
+// The backend owns its three tables and nothing else; it never changes
 // another table (it does set the bridge-nf-call sysctls while IP-layer
 // rules need them). It is not safe for concurrent use: the daemon's
 // reconciler is its only caller.
@@ -71,6 +76,9 @@ type Backend struct {
 	applied *installed
 	// Compiled programs by signature, reused across Applies.
 	programs map[string]*program
+	// nets is the networks' rendering the last successful Apply
+	// installed; meaningful only while applied is not nil.
+	nets *netPlan
 }
 
 // installed is the kernel state the backend believes is in place.
@@ -266,6 +274,14 @@ func (b *Backend) Apply(ctx context.Context, desired *netfilter.State) error {
 		d         *delta
 		renderErr error
 	)
+	nets, err := planNetworks(desired.Networks)
+	if err != nil {
+		// Nothing is applied: what is in force stays.
+		return fmt.Errorf("nftables: %w", err)
+	}
+	// The networks table changes as a whole, and only when the networks
+	// do (or when everything is replaced).
+	netsChanged := b.applied == nil || b.nets == nil || b.nets.sig != nets.sig
 	if b.applied == nil {
 		next, renderErr = b.planAll(desired)
 	} else {
@@ -279,20 +295,26 @@ func (b *Backend) Apply(ctx context.Context, desired *netfilter.State) error {
 	if b.applied == nil {
 		tx.replaceAll(next)
 	} else {
-		if d.empty() {
+		if d.empty() && !netsChanged {
 			return renderErr
 		}
-		tx.update(b.applied, d)
+		if !d.empty() {
+			tx.update(b.applied, d)
+		}
+	}
+	if netsChanged {
+		tx.replaceNetworks(nets)
 	}
 	if err := c.Flush(); err != nil {
 		// The kernel applied nothing; what was in force stays.
-		return fmt.Errorf("nftables: apply %d ports: %w", len(desired.Ports), err)
+		return fmt.Errorf("nftables: apply %d ports, %d networks: %w", len(desired.Ports), len(nets.networks), err)
 	}
 	if b.applied == nil {
 		b.applied = next
 	} else {
 		b.applied.commit(d)
 	}
+	b.nets = nets
 	b.forgetPrograms()
 	// Ports that could not be rendered are installed as drop-all; say so.
 	if renderErr != nil {
@@ -505,7 +527,8 @@ func (b *Backend) planPort(name string, ps *netfilter.PortState) (*portInstall, 
 }
 
 // Verify implements netfilter.Backend: the table, its chains and sets
-// must all be there with the elements the last Apply installed. Any
+// must all be there with the elements the last Apply installed, and the
+// networks table with its chains and their numbers of rules. Any
 // difference makes the next Apply replace the table.
 func (b *Backend) Verify(ctx context.Context) error {
 	if b.applied == nil {
@@ -516,6 +539,9 @@ func (b *Backend) Verify(ctx context.Context) error {
 		return fmt.Errorf("nftables: %w", err)
 	}
 	err = b.verify(c)
+	if err == nil {
+		err = verifyNetworks(c, b.nets)
+	}
 	if err != nil {
 		b.applied = nil
 	}
@@ -568,7 +594,7 @@ func (b *Backend) Remove(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	for _, t := range []*nftables.Table{b.table, ipTable()} {
+	for _, t := range []*nftables.Table{b.table, ipTable(), netTable()} {
 		c.AddTable(t)
 		c.DelTable(t)
 	}
@@ -576,6 +602,7 @@ func (b *Backend) Remove(ctx context.Context) error {
 		return fmt.Errorf("nftables: remove tables: %w", err)
 	}
 	b.applied = nil
+	b.nets = nil
 	b.programs = map[string]*program{}
 	return nil
 }

@@ -14,6 +14,9 @@ const (
 	// TableName is the name of netwarden's tables (bridge family for port
 	// filtering).
 	TableName = "netwarden"
+	// NetTableName is the inet table holding the virtual networks'
+	// firewalls (see network.go).
+	NetTableName = "netwarden-net"
 
 	// chainFromGuest is the base chain on the bridge prerouting hook: it
 	// dispatches frames entering the bridge from a guest port (iifname).
