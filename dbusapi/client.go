@@ -303,6 +303,217 @@ func bindingFromProps(path dbus.ObjectPath, props map[string]dbus.Variant) NWFil
 	return b
 }
 
+// NetworkObject is what the API says about a network: its object and
+// the properties of org.netwarden1.Network.
+type NetworkObject struct {
+	// Path is the network's object.
+	Path dbus.ObjectPath
+	Network
+}
+
+// NetworkPort is what the API says about a network port: its object and
+// the properties of org.netwarden1.NetworkPort.
+type NetworkPort struct {
+	// Path is the port's object.
+	Path dbus.ObjectPath
+	// Network is the object of the port's network.
+	Network dbus.ObjectPath
+	// UUID identifies the port.
+	UUID string
+	// Dev is the port's interface on the host.
+	Dev string
+	// MAC is the guest's MAC address.
+	MAC string
+	// FilterName is the bound filter, "" when none.
+	FilterName string
+}
+
+// ListNetworks calls Manager.ListNetworks: the objects of the networks
+// flags select (ListNetworks* flags, 0 for all).
+func (c *Client) ListNetworks(ctx context.Context, flags uint32) ([]dbus.ObjectPath, error) {
+	var paths []dbus.ObjectPath
+	return paths, c.call(ctx, ObjectPath, ManagerInterface+".ListNetworks", []any{flags}, &paths)
+}
+
+// NetworkDefineXML calls Manager.NetworkDefineXML: defines or redefines
+// a persistent network and returns its object.
+func (c *Client) NetworkDefineXML(ctx context.Context, xml string) (dbus.ObjectPath, error) {
+	var p dbus.ObjectPath
+	return p, c.call(ctx, ObjectPath, ManagerInterface+".NetworkDefineXML", []any{xml}, &p)
+}
+
+// NetworkCreateXML calls Manager.NetworkCreateXML: creates and starts a
+// transient network and returns its object.
+func (c *Client) NetworkCreateXML(ctx context.Context, xml string) (dbus.ObjectPath, error) {
+	var p dbus.ObjectPath
+	return p, c.call(ctx, ObjectPath, ManagerInterface+".NetworkCreateXML", []any{xml}, &p)
+}
+
+// NetworkLookupByName calls Manager.NetworkLookupByName.
+func (c *Client) NetworkLookupByName(ctx context.Context, name string) (dbus.ObjectPath, error) {
+	var p dbus.ObjectPath
+	return p, c.call(ctx, ObjectPath, ManagerInterface+".NetworkLookupByName", []any{name}, &p)
+}
+
+// NetworkLookupByUUID calls Manager.NetworkLookupByUUID.
+func (c *Client) NetworkLookupByUUID(ctx context.Context, uuid string) (dbus.ObjectPath, error) {
+	var p dbus.ObjectPath
+	return p, c.call(ctx, ObjectPath, ManagerInterface+".NetworkLookupByUUID", []any{uuid}, &p)
+}
+
+// LookupNetwork finds a network as virsh does: by UUID when s has the
+// form of one (and such a network exists), else by name.
+func (c *Client) LookupNetwork(ctx context.Context, s string) (dbus.ObjectPath, error) {
+	if looksLikeUUID(s) {
+		p, err := c.NetworkLookupByUUID(ctx, s)
+		if err == nil || ErrorNameOf(err) != ErrorNotFound {
+			return p, err
+		}
+	}
+	return c.NetworkLookupByName(ctx, s)
+}
+
+// Network reads the properties of a network object.
+func (c *Client) Network(ctx context.Context, path dbus.ObjectPath) (NetworkObject, error) {
+	var props map[string]dbus.Variant
+	if err := c.call(ctx, path, propertiesInterface+".GetAll", []any{NetworkInterface}, &props); err != nil {
+		return NetworkObject{}, err
+	}
+	return networkFromProps(path, props), nil
+}
+
+// Networks returns every network with its properties, sorted by name
+// (case-insensitively, as virsh sorts), in one call.
+func (c *Client) Networks(ctx context.Context) ([]NetworkObject, error) {
+	objs, err := c.managedObjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ns []NetworkObject
+	for path, ifaces := range objs {
+		if props, ok := ifaces[NetworkInterface]; ok {
+			ns = append(ns, networkFromProps(path, props))
+		}
+	}
+	slices.SortFunc(ns, func(a, b NetworkObject) int { return compareFold(a.Name, b.Name) })
+	return ns, nil
+}
+
+// NetworkCreate calls Create on a network object: starts it.
+func (c *Client) NetworkCreate(ctx context.Context, path dbus.ObjectPath) error {
+	return c.call(ctx, path, NetworkInterface+".Create", nil)
+}
+
+// NetworkDestroy calls Destroy on a network object: stops it.
+func (c *Client) NetworkDestroy(ctx context.Context, path dbus.ObjectPath) error {
+	return c.call(ctx, path, NetworkInterface+".Destroy", nil)
+}
+
+// NetworkUndefine calls Undefine on a network object.
+func (c *Client) NetworkUndefine(ctx context.Context, path dbus.ObjectPath) error {
+	return c.call(ctx, path, NetworkInterface+".Undefine", nil)
+}
+
+// NetworkSetAutostart sets a network's Autostart property.
+func (c *Client) NetworkSetAutostart(ctx context.Context, path dbus.ObjectPath, autostart bool) error {
+	return c.call(ctx, path, propertiesInterface+".Set", []any{NetworkInterface, "Autostart", dbus.MakeVariant(autostart)})
+}
+
+// NetworkGetXMLDesc calls GetXMLDesc on a network object; flags: 0 or
+// NetworkXMLInactive.
+func (c *Client) NetworkGetXMLDesc(ctx context.Context, path dbus.ObjectPath, flags uint32) (string, error) {
+	var s string
+	return s, c.call(ctx, path, NetworkInterface+".GetXMLDesc", []any{flags}, &s)
+}
+
+// NetworkGetDHCPLeases calls GetDHCPLeases on a network object: its
+// leases, those of mac only unless it is "". flags must be 0.
+func (c *Client) NetworkGetDHCPLeases(ctx context.Context, path dbus.ObjectPath, mac string, flags uint32) ([]Lease, error) {
+	var ls []Lease
+	return ls, c.call(ctx, path, NetworkInterface+".GetDHCPLeases", []any{mac, flags}, &ls)
+}
+
+// NetworkListPorts calls ListPorts on a network object. flags must be 0.
+func (c *Client) NetworkListPorts(ctx context.Context, path dbus.ObjectPath, flags uint32) ([]dbus.ObjectPath, error) {
+	var paths []dbus.ObjectPath
+	return paths, c.call(ctx, path, NetworkInterface+".ListPorts", []any{flags}, &paths)
+}
+
+// NetworkPortCreateXML calls PortCreateXML on a network object: creates
+// a port and returns its object. flags: 0 or PortCreateValidate.
+func (c *Client) NetworkPortCreateXML(ctx context.Context, path dbus.ObjectPath, xml string, flags uint32) (dbus.ObjectPath, error) {
+	var p dbus.ObjectPath
+	return p, c.call(ctx, path, NetworkInterface+".PortCreateXML", []any{xml, flags}, &p)
+}
+
+// NetworkPortLookupByUUID calls PortLookupByUUID on a network object.
+func (c *Client) NetworkPortLookupByUUID(ctx context.Context, path dbus.ObjectPath, uuid string) (dbus.ObjectPath, error) {
+	var p dbus.ObjectPath
+	return p, c.call(ctx, path, NetworkInterface+".PortLookupByUUID", []any{uuid}, &p)
+}
+
+// NetworkPort reads the properties of a port object.
+func (c *Client) NetworkPort(ctx context.Context, path dbus.ObjectPath) (NetworkPort, error) {
+	var props map[string]dbus.Variant
+	if err := c.call(ctx, path, propertiesInterface+".GetAll", []any{NetworkPortInterface}, &props); err != nil {
+		return NetworkPort{}, err
+	}
+	return portFromProps(path, props), nil
+}
+
+// NetworkPorts returns the ports of the network at path with their
+// properties, sorted by UUID, in one call (GetManagedObjects).
+func (c *Client) NetworkPorts(ctx context.Context, network dbus.ObjectPath) ([]NetworkPort, error) {
+	objs, err := c.managedObjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ps []NetworkPort
+	for path, ifaces := range objs {
+		if props, ok := ifaces[NetworkPortInterface]; ok {
+			if p := portFromProps(path, props); p.Network == network {
+				ps = append(ps, p)
+			}
+		}
+	}
+	slices.SortFunc(ps, func(a, b NetworkPort) int { return strings.Compare(a.UUID, b.UUID) })
+	return ps, nil
+}
+
+// NetworkPortGetXMLDesc calls GetXMLDesc on a port object. flags must
+// be 0.
+func (c *Client) NetworkPortGetXMLDesc(ctx context.Context, path dbus.ObjectPath, flags uint32) (string, error) {
+	var s string
+	return s, c.call(ctx, path, NetworkPortInterface+".GetXMLDesc", []any{flags}, &s)
+}
+
+// NetworkPortDelete calls Delete on a port object.
+func (c *Client) NetworkPortDelete(ctx context.Context, path dbus.ObjectPath) error {
+	return c.call(ctx, path, NetworkPortInterface+".Delete", nil)
+}
+
+func networkFromProps(path dbus.ObjectPath, props map[string]dbus.Variant) NetworkObject {
+	n := NetworkObject{Path: path}
+	n.Name, _ = props["Name"].Value().(string)
+	n.UUID, _ = props["UUID"].Value().(string)
+	n.Active, _ = props["Active"].Value().(bool)
+	n.Persistent, _ = props["Persistent"].Value().(bool)
+	n.Autostart, _ = props["Autostart"].Value().(bool)
+	n.Bridge, _ = props["Bridge"].Value().(string)
+	n.Status, _ = props["Status"].Value().(string)
+	return n
+}
+
+func portFromProps(path dbus.ObjectPath, props map[string]dbus.Variant) NetworkPort {
+	p := NetworkPort{Path: path}
+	p.Network, _ = props["Network"].Value().(dbus.ObjectPath)
+	p.UUID, _ = props["UUID"].Value().(string)
+	p.Dev, _ = props["Dev"].Value().(string)
+	p.MAC, _ = props["MAC"].Value().(string)
+	p.FilterName, _ = props["FilterName"].Value().(string)
+	return p
+}
+
 // EventKind says which of the Manager's signals an Event is.
 type EventKind int
 
@@ -314,6 +525,9 @@ const (
 	// NWFilterBindingEventKind: an NWFilterBindingEvent (Event is
 	// NWFilterBindingEventCreated or NWFilterBindingEventDeleted).
 	NWFilterBindingEventKind
+	// NetworkEventKind: a NetworkEvent (Event is one of the
+	// NetworkEvent* values).
+	NetworkEventKind
 )
 
 // Event is one lifecycle signal of the daemon.
@@ -324,18 +538,21 @@ type Event struct {
 	Object dbus.ObjectPath
 	// Event is the lifecycle number the signal carried.
 	Event int32
-	// Name is the filter's name or the binding's port; for a filter
-	// whose name could not be learned, its UUID.
+	// Name is the filter's or network's name, or the binding's port;
+	// for a filter or network whose name could not be learned, its
+	// UUID.
 	Name string
 }
 
-// WatchEvents subscribes to the daemon's NWFilterEvent and
-// NWFilterBindingEvent signals and calls fn with each, in order, until fn
+// WatchEvents subscribes to the daemon's NWFilterEvent,
+// NWFilterBindingEvent and NetworkEvent signals and calls fn with each,
+// in order, until fn
 // returns false (WatchEvents returns nil), ctx is done (it returns
 // ctx.Err()) or the connection is lost. ready, if not nil, is called
-// once the subscription is in place. Filter names are learned from
-// GetManagedObjects at the start (when the caller may read) and from
-// InterfacesAdded, so an undefined filter is still reported by name.
+// once the subscription is in place. Filter and network names are
+// learned from GetManagedObjects at the start (when the caller may read)
+// and from InterfacesAdded, so an undefined filter or a destroyed
+// transient network is still reported by name.
 func (c *Client) WatchEvents(ctx context.Context, ready func(), fn func(Event) bool) error {
 	ch := make(chan *dbus.Signal, 256)
 	c.conn.Signal(ch)
@@ -356,9 +573,7 @@ func (c *Client) WatchEvents(ctx context.Context, ready func(), fn func(Event) b
 		return err
 	}
 	for path, ifaces := range objs {
-		if props, ok := ifaces[NWFilterInterface]; ok {
-			names[path] = nwfilterFromProps(path, props).Name
-		}
+		rememberName(names, path, ifaces)
 	}
 	if ready != nil {
 		ready()
@@ -381,21 +596,23 @@ func (c *Client) WatchEvents(ctx context.Context, ready func(), fn func(Event) b
 			var path dbus.ObjectPath
 			var ifaces map[string]map[string]dbus.Variant
 			if dbus.Store(s.Body, &path, &ifaces) == nil {
-				if props, ok := ifaces[NWFilterInterface]; ok {
-					names[path] = nwfilterFromProps(path, props).Name
-				}
+				rememberName(names, path, ifaces)
 			}
-		case ManagerInterface + ".NWFilterEvent", ManagerInterface + ".NWFilterBindingEvent":
+		case ManagerInterface + ".NWFilterEvent", ManagerInterface + ".NWFilterBindingEvent", ManagerInterface + ".NetworkEvent":
 			var ev Event
 			if dbus.Store(s.Body, &ev.Object, &ev.Event) != nil {
 				continue
 			}
-			if s.Name == ManagerInterface+".NWFilterEvent" {
+			switch s.Name {
+			case ManagerInterface + ".NWFilterEvent":
 				ev.Kind = NWFilterEventKind
 				ev.Name = c.filterName(ctx, names, ev.Object)
-			} else {
+			case ManagerInterface + ".NWFilterBindingEvent":
 				ev.Kind = NWFilterBindingEventKind
 				ev.Name, _ = bindingPort(ev.Object)
+			default:
+				ev.Kind = NetworkEventKind
+				ev.Name = c.networkName(ctx, names, ev.Object)
 			}
 			if !fn(ev) {
 				return nil
@@ -416,6 +633,44 @@ func (c *Client) filterName(ctx context.Context, names map[dbus.ObjectPath]strin
 	}
 	uuid, _ := nwfilterUUID(path)
 	return uuid
+}
+
+// rememberName keeps the name of a filter or network object.
+func rememberName(names map[dbus.ObjectPath]string, path dbus.ObjectPath, ifaces map[string]map[string]dbus.Variant) {
+	if props, ok := ifaces[NWFilterInterface]; ok {
+		names[path] = nwfilterFromProps(path, props).Name
+	}
+	if props, ok := ifaces[NetworkInterface]; ok {
+		names[path] = networkFromProps(path, props).Name
+	}
+}
+
+// networkName returns the name of the network at path: from names, else
+// from the object (remembering it), else its UUID.
+func (c *Client) networkName(ctx context.Context, names map[dbus.ObjectPath]string, path dbus.ObjectPath) string {
+	if n, ok := names[path]; ok && n != "" {
+		return n
+	}
+	if n, err := c.Network(ctx, path); err == nil && n.Name != "" {
+		names[path] = n.Name
+		return n.Name
+	}
+	uuid, _ := NetworkUUIDOf(path)
+	return uuid
+}
+
+// NetworkUUIDOf returns the UUID a network object path stands for, and
+// false if path is not a network's path.
+func NetworkUUIDOf(path dbus.ObjectPath) (string, bool) {
+	kind, uuid, _ := parseNetworkPath(path)
+	return uuid, kind == networkObject
+}
+
+// NetworkPortUUIDOf returns the UUID of the port a port object path
+// stands for, and false if path is not a port's path.
+func NetworkPortUUIDOf(path dbus.ObjectPath) (string, bool) {
+	kind, _, uuid := parseNetworkPath(path)
+	return uuid, kind == networkPortObject
 }
 
 // NWFilterBindingPortOf returns the port a binding object path stands

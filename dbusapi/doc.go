@@ -29,6 +29,16 @@
 //	  GetXMLDesc(u flags) → s, Undefine(); properties Name, UUID (s), BuiltIn (b)
 //	/org/netwarden1/nwfilter_binding/<escaped port>     org.netwarden1.NWFilterBinding
 //	  GetXMLDesc(u flags) → s, Delete(); properties PortDev, FilterName, Mode, Reason (s)
+//	  (on the manager also) ListNetworks(u flags) → ao, NetworkDefineXML(s) → o,
+//	  NetworkCreateXML(s) → o, NetworkLookupByName(s) → o, NetworkLookupByUUID(s) → o;
+//	  signal NetworkEvent(o, i)
+//	/org/netwarden1/network/_<uuid, '-' → '_'>           org.netwarden1.Network
+//	  Create(), Destroy(), Undefine(), GetXMLDesc(u flags) → s,
+//	  GetDHCPLeases(s mac, u flags) → a(sxisssuss), ListPorts(u) → ao,
+//	  PortCreateXML(s, u flags) → o, PortLookupByUUID(s) → o;
+//	  properties Name, UUID, Bridge, Status (s), Active, Persistent (b), Autostart (b, writable)
+//	/org/netwarden1/network/_<uuid>/port/_<port uuid>   org.netwarden1.NetworkPort
+//	  GetXMLDesc(u flags) → s, Delete(); properties UUID, Dev, MAC, FilterName (s), Network (o)
 //
 // Every object also implements org.freedesktop.DBus.Introspectable,
 // org.freedesktop.DBus.Peer and org.freedesktop.DBus.Properties. The
@@ -42,14 +52,21 @@
 // /usr/share/dbus-1/interfaces) are checked against the code by the
 // package's tests.
 //
-// Flags: no flags are defined for the List calls and GetXMLDesc (as in
-// libvirt); NWFilterBindingCreateXML accepts 1 (libvirt's
-// VIR_NWFILTER_BINDING_CREATE_VALIDATE, a no-op since every document is
-// validated). Unknown flags are an InvalidArgument error.
+// Flags: no flags are defined for ListNWFilters, ListNWFilterBindings,
+// ListPorts, GetDHCPLeases and the filters', bindings' and ports'
+// GetXMLDesc (as in libvirt); NWFilterBindingCreateXML accepts 1
+// (libvirt's VIR_NWFILTER_BINDING_CREATE_VALIDATE, a no-op since every
+// document is validated), PortCreateXML 2 (VIR_NETWORK_PORT_CREATE_VALIDATE,
+// likewise), a network's GetXMLDesc 1 (VIR_NETWORK_XML_INACTIVE), and
+// ListNetworks libvirt's virConnectListAllNetworks flags (ListNetworks*).
+// Unknown flags are an InvalidArgument error.
 //
 // Events use libvirt's lifecycle numbers: NWFilterEvent 0 defined (also
 // on redefinition), 1 undefined; NWFilterBindingEvent 0 created, 1
-// deleted. The ObjectManager emits InterfacesAdded and InterfacesRemoved
+// deleted; NetworkEvent 0 defined, 1 undefined, 2 started, 3 stopped.
+// A network object emits PropertiesChanged for Active, Persistent,
+// Autostart and Bridge after the calls that change them. The
+// ObjectManager emits InterfacesAdded and InterfacesRemoved
 // for the objects (with their netwarden interface only), and a filter
 // object emits PropertiesChanged for BuiltIn when a definition overrides
 // a built-in or an override is undefined (the built-in's object stays;
@@ -60,8 +77,11 @@
 // Every call except Introspect, Peer and the Manager's Version property
 // is authorised by an Authorizer, by default polkitd (PolkitAuthorizer)
 // for the caller's system-bus-name: reading (List*, Lookup*,
-// GetXMLDesc, property reads, GetManagedObjects) needs org.netwarden1.read,
-// changing (define, undefine, create, delete) org.netwarden1.nwfilter.manage.
+// GetXMLDesc, GetDHCPLeases, property reads, GetManagedObjects) needs
+// org.netwarden1.read, changing filters and bindings (define, undefine,
+// create, delete) org.netwarden1.nwfilter.manage, changing networks and
+// ports (define, create, start, destroy, undefine, setting Autostart,
+// creating and deleting ports) org.netwarden1.network.manage.
 // When polkitd cannot answer (not activatable, no owner, an error, or no
 // answer within DefaultAuthTimeout) root is allowed and everyone else
 // refused. A refusal is org.freedesktop.DBus.Error.AccessDenied with a
@@ -71,7 +91,7 @@
 //
 // Errors are named from the Manager's typed errors (ErrorName), never
 // from their text: org.netwarden1.Error.InvalidArgument, NotFound, InUse,
-// Exists and Failed; see the Error* constants.
+// Exists, NotSupported and Failed; see the Error* constants.
 //
 // The package holds no state of the daemon and makes no decisions about
 // filters: it translates between D-Bus and the Manager interface that the

@@ -22,6 +22,9 @@ var (
 	ErrInUse = errors.New("in use")
 	// ErrInvalidArgument: the request itself is wrong.
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrNotSupported: the request is valid but asks for what netwardend
+	// does not implement (a network's forward mode, say).
+	ErrNotSupported = errors.New("not supported")
 )
 
 // Mark returns an error with err's message for which errors.Is(_, kind)
@@ -55,8 +58,8 @@ func (e *DeniedError) Error() string {
 
 // ErrorName returns the D-Bus error name err becomes, by its type and
 // kind, never by its text: ErrorAccessDenied, ErrorInvalidArgument,
-// ErrorNotFound, ErrorInUse, ErrorExists, or ErrorFailed for anything
-// else.
+// ErrorNotFound, ErrorInUse, ErrorExists, ErrorNotSupported, or
+// ErrorFailed for anything else.
 func ErrorName(err error) string {
 	var denied *DeniedError
 	switch {
@@ -72,6 +75,8 @@ func ErrorName(err error) string {
 		return ErrorInUse
 	case errors.Is(err, ErrExists), errors.Is(err, policy.ErrConflict):
 		return ErrorExists
+	case errors.Is(err, ErrNotSupported):
+		return ErrorNotSupported
 	}
 	return ErrorFailed
 }

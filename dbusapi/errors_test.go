@@ -28,6 +28,8 @@ func TestErrorName(t *testing.T) {
 		{Mark(errors.New("exists"), ErrNotFound), ErrorNotFound},
 		{fmt.Errorf("port x: %w", Mark(errors.New("nope"), ErrInUse)), ErrorInUse},
 		{checkFlags(4, 1), ErrorInvalidArgument},
+		{fmt.Errorf("network n: %w", Mark(errors.New("forward mode hostdev"), ErrNotSupported)), ErrorNotSupported},
+		{fmt.Errorf("forward mode: %w", ErrNotSupported), ErrorNotSupported},
 		{errors.New("not found"), ErrorFailed},
 	} {
 		if got := ErrorName(c.err); got != c.want {

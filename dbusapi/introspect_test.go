@@ -40,7 +40,7 @@ func golden(t *testing.T, path, got string) {
 // with testdata/manager.xml; run with -update after a deliberate change
 // of the API and review the diff.
 func TestManagerIntrospection(t *testing.T) {
-	got, err := introspectionXML(managerObjectSpecs(fakeManager{"1.2.3"}), "nwfilter", "nwfilter_binding")
+	got, err := introspectionXML(managerObjectSpecs(fakeManager{"1.2.3"}), managerChildren...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +59,12 @@ func TestManagerIntrospection(t *testing.T) {
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("interfaces %v, want %v", names, want)
 	}
-	if len(node.Children) != 2 || node.Children[0].Name != "nwfilter" || node.Children[1].Name != "nwfilter_binding" {
-		t.Errorf("child nodes %v, want nwfilter and nwfilter_binding", node.Children)
+	var children []string
+	for _, c := range node.Children {
+		children = append(children, c.Name)
+	}
+	if want := []string{"nwfilter", "nwfilter_binding", "network"}; !reflect.DeepEqual(children, want) {
+		t.Errorf("child nodes %v, want %v", children, want)
 	}
 }
 
@@ -71,6 +75,8 @@ func apiSpecs() []ifaceSpec {
 		managerSpec(fakeManager{"1.2.3"}),
 		nwfilterSpec(Filter{}),
 		nwfilterBindingSpec(Binding{}),
+		networkSpec(Network{}, nil),
+		networkPortSpec(Port{}),
 	}
 }
 
@@ -106,6 +112,8 @@ func TestMethodsMatchSpecs(t *testing.T) {
 		{&objectManager{}, objectManagerSpec},
 		{&nwfilterObjects{}, nwfilterSpec(Filter{})},
 		{&bindingObjects{}, nwfilterBindingSpec(Binding{})},
+		{&networkObjects{}, networkSpec(Network{}, nil)},
+		{&portObjects{}, networkPortSpec(Port{})},
 		{&subtreeProperties{}, propertiesSpec},
 		{&subtreeIntrospectable{}, introspectableSpec},
 	} {

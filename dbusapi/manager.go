@@ -173,7 +173,8 @@ func (s *Server) filterUndefined(f Filter, restored *Filter) {
 }
 
 // objectManager implements org.freedesktop.DBus.ObjectManager on the
-// manager object: every filter and binding object with its properties.
+// manager object: every filter, binding, network and port object with
+// its properties.
 type objectManager struct {
 	s *Server
 }
@@ -197,7 +198,7 @@ func (o *objectManager) GetManagedObjects(sender dbus.Sender) (map[dbus.ObjectPa
 		for _, b := range bs {
 			objs[NWFilterBindingPath(b.PortDev)] = map[string]map[string]dbus.Variant{NWFilterBindingInterface: propertyValues(nwfilterBindingSpec(b))}
 		}
-		return nil
+		return o.s.managedNetworks(ctx, objs)
 	})
 	return objs, derr
 }

@@ -21,6 +21,14 @@ const (
 	// NWFilterBindingPathPrefix is the parent of every binding object; a
 	// binding's object is NWFilterBindingPath(port) below it.
 	NWFilterBindingPathPrefix dbus.ObjectPath = "/org/netwarden1/nwfilter_binding"
+	// NetworkInterface is the interface of a virtual network object.
+	NetworkInterface = "org.netwarden1.Network"
+	// NetworkPortInterface is the interface of a network port object.
+	NetworkPortInterface = "org.netwarden1.NetworkPort"
+	// NetworkPathPrefix is the parent of every network object; a
+	// network's object is NetworkPath(uuid) below it, and its ports'
+	// objects are NetworkPortPath(uuid, portUUID) below that.
+	NetworkPathPrefix dbus.ObjectPath = "/org/netwarden1/network"
 )
 
 // The standard interfaces the exported objects implement.
@@ -71,6 +79,9 @@ const (
 	// ErrorFailed: anything else, such as the kernel refusing a change
 	// or the daemon still starting; the message says what.
 	ErrorFailed = "org.netwarden1.Error.Failed"
+	// ErrorNotSupported: the request is valid but asks for something
+	// netwardend does not implement (a network forward mode, say).
+	ErrorNotSupported = "org.netwarden1.Error.NotSupported"
 )
 
 // Events of the Manager's NWFilterEvent signal. The numbers follow
@@ -102,3 +113,67 @@ const (
 	// netwardend validates every document anyway, so it changes nothing.
 	BindingCreateValidate uint32 = 1
 )
+
+// Events of the Manager's NetworkEvent signal, libvirt's
+// virNetworkEventLifecycleType values.
+const (
+	// NetworkEventDefined: a network was defined or redefined.
+	NetworkEventDefined int32 = 0
+	// NetworkEventUndefined: a network's persistent definition was
+	// removed (an active network goes on as a transient one).
+	NetworkEventUndefined int32 = 1
+	// NetworkEventStarted: a network was started (or created).
+	NetworkEventStarted int32 = 2
+	// NetworkEventStopped: a network was stopped (a transient one is
+	// gone with it).
+	NetworkEventStopped int32 = 3
+)
+
+// Flags of ListNetworks, with the values of libvirt's
+// virConnectListAllNetworksFlags. Within each pair, giving neither or
+// both flags means no filtering on that property; 0 lists every network.
+const (
+	// ListNetworksInactive is VIR_CONNECT_LIST_NETWORKS_INACTIVE.
+	ListNetworksInactive uint32 = 1 << 0
+	// ListNetworksActive is VIR_CONNECT_LIST_NETWORKS_ACTIVE.
+	ListNetworksActive uint32 = 1 << 1
+	// ListNetworksPersistent is VIR_CONNECT_LIST_NETWORKS_PERSISTENT.
+	ListNetworksPersistent uint32 = 1 << 2
+	// ListNetworksTransient is VIR_CONNECT_LIST_NETWORKS_TRANSIENT.
+	ListNetworksTransient uint32 = 1 << 3
+	// ListNetworksAutostart is VIR_CONNECT_LIST_NETWORKS_AUTOSTART.
+	ListNetworksAutostart uint32 = 1 << 4
+	// ListNetworksNoAutostart is VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART.
+	ListNetworksNoAutostart uint32 = 1 << 5
+
+	// listNetworksAll is every ListNetworks flag.
+	listNetworksAll = ListNetworksInactive | ListNetworksActive | ListNetworksPersistent |
+		ListNetworksTransient | ListNetworksAutostart | ListNetworksNoAutostart
+)
+
+// NetworkXMLInactive is the flag of a network's GetXMLDesc asking for
+// the persistent definition rather than the live one, libvirt's
+// VIR_NETWORK_XML_INACTIVE.
+const NetworkXMLInactive uint32 = 1
+
+// PortCreateValidate is the flag of a network's PortCreateXML that
+// libvirt calls VIR_NETWORK_PORT_CREATE_VALIDATE. netwardend validates
+// every document anyway, so it changes nothing. libvirt's
+// VIR_NETWORK_PORT_CREATE_RECLAIM (1) is not accepted.
+const PortCreateValidate uint32 = 1 << 1
+
+// MatchNetwork reports whether n is listed by ListNetworks with flags,
+// as libvirt's virConnectListAllNetworks filters: within each pair of
+// flags (inactive/active, persistent/transient, autostart/no-autostart)
+// one of them given selects by that property.
+func MatchNetwork(n Network, flags uint32) bool {
+	pair := func(yes, no uint32, v bool) bool {
+		if flags&(yes|no) == 0 || flags&(yes|no) == yes|no {
+			return true
+		}
+		return v == (flags&yes != 0)
+	}
+	return pair(ListNetworksActive, ListNetworksInactive, n.Active) &&
+		pair(ListNetworksPersistent, ListNetworksTransient, n.Persistent) &&
+		pair(ListNetworksAutostart, ListNetworksNoAutostart, n.Autostart)
+}

@@ -53,6 +53,13 @@ func (s *Server) lookupBindingAt(ctx context.Context, path dbus.ObjectPath) (Bin
 // objectSpec returns the netwarden interface of the object at path below
 // root, with the current values of its properties.
 func (s *Server) objectSpec(ctx context.Context, root, path dbus.ObjectPath) (ifaceSpec, error) {
+	if root == NetworkPathPrefix {
+		spec, ok, err := s.networkTreeSpec(ctx, path)
+		if err == nil && !ok {
+			err = dbus.NewError(ErrorUnknownInterface, []any{fmt.Sprintf("object %s has no properties", path)})
+		}
+		return spec, err
+	}
 	if root == NWFilterPathPrefix {
 		f, err := s.lookupFilterAt(ctx, path)
 		return nwfilterSpec(f), err
@@ -150,8 +157,9 @@ func (o *bindingObjects) Delete(sender dbus.Sender, msg dbus.Message) *dbus.Erro
 // subtreeIntrospectable answers Introspect below root: at root itself
 // with one child node per object, at an object with its interfaces.
 // Introspection needs no authorization, as everywhere on the bus; it
-// shows which objects exist (filter UUIDs and bound port names), not
-// what they hold.
+// shows which objects exist (filter, network and port UUIDs and bound
+// port names), not what they hold. Below NetworkPathPrefix a network's
+// object has one child, "port", whose children are its ports.
 type subtreeIntrospectable struct {
 	s    *Server
 	root dbus.ObjectPath
@@ -164,6 +172,10 @@ func (i *subtreeIntrospectable) Introspect(msg dbus.Message) (string, *dbus.Erro
 	path := callPath(msg)
 	var doc string
 	var err error
+	if i.root == NetworkPathPrefix {
+		doc, err = i.s.introspectNetworkTree(ctx, path)
+		return doc, dbusError(err)
+	}
 	if path == i.root {
 		var children []string
 		children, err = i.children(ctx)
@@ -248,8 +260,9 @@ func (p *subtreeProperties) GetAll(sender dbus.Sender, msg dbus.Message, iface s
 	return all, derr
 }
 
-// Set implements org.freedesktop.DBus.Properties.Set: every property
-// below root is read-only.
+// Set implements org.freedesktop.DBus.Properties.Set. The only writable
+// property below the roots is a network's Autostart, whose setter
+// authorizes the caller itself.
 func (p *subtreeProperties) Set(sender dbus.Sender, msg dbus.Message, iface, name string, value dbus.Variant) *dbus.Error {
 	ctx, cancel := context.WithTimeout(p.s.ctx, p.s.timeout)
 	defer cancel()

@@ -10,13 +10,29 @@ import (
 // NWFilterPathPrefix/_<uuid with '-' replaced by '_'>, as libvirt-dbus
 // names its filter objects.
 func NWFilterPath(uuid string) dbus.ObjectPath {
-	return NWFilterPathPrefix + "/_" + dbus.ObjectPath(strings.ReplaceAll(strings.ToLower(uuid), "-", "_"))
+	return NWFilterPathPrefix + "/" + dbus.ObjectPath(uuidLabel(uuid))
 }
 
 // nwfilterUUID returns the UUID a filter object path stands for, and
 // false if path is not such a path.
 func nwfilterUUID(path dbus.ObjectPath) (string, bool) {
-	label, ok := strings.CutPrefix(string(path), string(NWFilterPathPrefix)+"/_")
+	label, ok := strings.CutPrefix(string(path), string(NWFilterPathPrefix)+"/")
+	if !ok {
+		return "", false
+	}
+	return uuidOfLabel(label)
+}
+
+// uuidLabel is the path element of a UUID: "_" and the UUID in lower
+// case with '-' replaced by '_', as libvirt-dbus names its objects.
+func uuidLabel(uuid string) string {
+	return "_" + strings.ReplaceAll(strings.ToLower(uuid), "-", "_")
+}
+
+// uuidOfLabel reverses uuidLabel; it refuses anything else, a "/"
+// included.
+func uuidOfLabel(label string) (string, bool) {
+	label, ok := strings.CutPrefix(label, "_")
 	if !ok || label == "" {
 		return "", false
 	}
@@ -26,6 +42,65 @@ func nwfilterUUID(path dbus.ObjectPath) (string, bool) {
 		}
 	}
 	return strings.ReplaceAll(label, "_", "-"), true
+}
+
+// NetworkPath returns the object path of the network with the given
+// UUID: NetworkPathPrefix/_<uuid with '-' replaced by '_'>, as
+// libvirt-dbus names its network objects.
+func NetworkPath(uuid string) dbus.ObjectPath {
+	return NetworkPathPrefix + "/" + dbus.ObjectPath(uuidLabel(uuid))
+}
+
+// networkPortsNode is the path element below a network's object under
+// which its ports' objects are.
+const networkPortsNode = "port"
+
+// NetworkPortPath returns the object path of the port portUUID of the
+// network networkUUID: NetworkPath(networkUUID)/port/_<port uuid with
+// '-' replaced by '_'>.
+func NetworkPortPath(networkUUID, portUUID string) dbus.ObjectPath {
+	return NetworkPath(networkUUID) + "/" + networkPortsNode + "/" + dbus.ObjectPath(uuidLabel(portUUID))
+}
+
+// networkPathKind is what a path below NetworkPathPrefix stands for.
+type networkPathKind int
+
+const (
+	// notNetworkPath: nothing netwarden serves.
+	notNetworkPath networkPathKind = iota
+	// networkObject: NetworkPath(uuid).
+	networkObject
+	// networkPortsObject: the node that holds a network's ports.
+	networkPortsObject
+	// networkPortObject: NetworkPortPath(uuid, portUUID).
+	networkPortObject
+)
+
+// parseNetworkPath says what a path below NetworkPathPrefix stands for,
+// with the network's UUID and the port's UUID where it has them.
+func parseNetworkPath(path dbus.ObjectPath) (kind networkPathKind, networkUUID, portUUID string) {
+	rest, ok := strings.CutPrefix(string(path), string(NetworkPathPrefix)+"/")
+	if !ok {
+		return notNetworkPath, "", ""
+	}
+	parts := strings.Split(rest, "/")
+	networkUUID, ok = uuidOfLabel(parts[0])
+	if !ok {
+		return notNetworkPath, "", ""
+	}
+	switch {
+	case len(parts) == 1:
+		return networkObject, networkUUID, ""
+	case parts[1] != networkPortsNode || len(parts) > 3:
+		return notNetworkPath, "", ""
+	case len(parts) == 2:
+		return networkPortsObject, networkUUID, ""
+	}
+	portUUID, ok = uuidOfLabel(parts[2])
+	if !ok {
+		return notNetworkPath, "", ""
+	}
+	return networkPortObject, networkUUID, portUUID
 }
 
 // NWFilterBindingPath returns the object path of the binding of port:

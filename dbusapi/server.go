@@ -118,6 +118,9 @@ type Server struct {
 	cancel context.CancelFunc
 }
 
+// managerChildren are the child nodes of the manager object.
+var managerChildren = []string{"nwfilter", "nwfilter_binding", "network"}
+
 // export is one interface exported at one path, for a whole subtree or
 // not.
 type export struct {
@@ -128,9 +131,10 @@ type export struct {
 }
 
 // Export exports the API on conn, serving m: the manager object at
-// ObjectPath, and the filter and binding objects below
-// NWFilterPathPrefix and NWFilterBindingPathPrefix, which exist exactly
-// while their filter or binding does (they are looked up at every call).
+// ObjectPath, and the filter, binding, network and port objects below
+// NWFilterPathPrefix, NWFilterBindingPathPrefix and NetworkPathPrefix,
+// which exist exactly while their filter, binding, network or port does
+// (they are looked up at every call).
 // It does not take BusName: call RequestName after Export, so the
 // objects are there as soon as clients can see the name.
 func Export(conn *dbus.Conn, m Manager, opts Options) (*Server, error) {
@@ -138,7 +142,7 @@ func Export(conn *dbus.Conn, m Manager, opts Options) (*Server, error) {
 		return nil, errors.New("export API: no Manager")
 	}
 	specs := managerObjectSpecs(m)
-	xmlDoc, err := introspectionXML(specs, "nwfilter", "nwfilter_binding")
+	xmlDoc, err := introspectionXML(specs, managerChildren...)
 	if err != nil {
 		return nil, fmt.Errorf("export API: %w", err)
 	}
@@ -185,6 +189,10 @@ func (s *Server) exports(xmlDoc string, filters *nwfilterObjects, bindings *bind
 		{&subtreeIntrospectable{s: s, root: NWFilterBindingPathPrefix}, NWFilterBindingPathPrefix, introspectableInterface, true},
 		{&subtreeProperties{s: s, root: NWFilterBindingPathPrefix}, NWFilterBindingPathPrefix, propertiesInterface, true},
 		{bindings, NWFilterBindingPathPrefix, NWFilterBindingInterface, true},
+		{&subtreeIntrospectable{s: s, root: NetworkPathPrefix}, NetworkPathPrefix, introspectableInterface, true},
+		{&subtreeProperties{s: s, root: NetworkPathPrefix}, NetworkPathPrefix, propertiesInterface, true},
+		{&networkObjects{s: s}, NetworkPathPrefix, NetworkInterface, true},
+		{&portObjects{s: s}, NetworkPathPrefix, NetworkPortInterface, true},
 	}
 }
 
