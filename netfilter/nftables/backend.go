@@ -303,7 +303,8 @@ func (b *Backend) Apply(ctx context.Context, desired *netfilter.State) error {
 		}
 	}
 	if netsChanged {
-		tx.replaceNetworks(nets)
+		absent := b.applied != nil && b.nets != nil && b.nets.empty()
+		tx.replaceNetworks(nets, absent)
 	}
 	if err := c.Flush(); err != nil {
 		// The kernel applied nothing; what was in force stays.

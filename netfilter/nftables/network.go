@@ -448,11 +448,16 @@ func netComment(name string) []byte {
 
 // replaceNetworks queues the replacement of the networks table by p: the
 // old table (if any) is deleted and the new one created in the same
-// transaction. An empty plan leaves no table.
-func (t *txn) replaceNetworks(p *netPlan) {
+// transaction. An empty plan leaves no table. absent says the table is
+// known not to exist (the last Apply left none, and Verify checks that):
+// then nothing is deleted, which spares the kernel a deletion's RCU
+// grace period (about 10 ms here) when the first network starts.
+func (t *txn) replaceNetworks(p *netPlan, absent bool) {
 	tb := netTable()
-	t.c.AddTable(tb) // so that the deletion cannot fail
-	t.c.DelTable(tb)
+	if !absent {
+		t.c.AddTable(tb) // so that the deletion cannot fail
+		t.c.DelTable(tb)
+	}
 	if p.empty() {
 		return
 	}

@@ -2,8 +2,15 @@ package nftables
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/vishvananda/netns"
 
 	"github.com/netwarden/netwarden/netfilter"
 )
@@ -175,4 +182,84 @@ func TestNetworkKernelInvalid(t *testing.T) {
 	if err := b.Verify(ctx); err != nil {
 		t.Errorf("verify after a refused Apply: %v", err)
 	}
+}
+
+// BenchmarkNetworkApplyWith1000Ports measures an Apply that adds a nat
+// network to a state of 1000 bound ports that do not change: as the first
+// network (the networks table is created) and as a second one (the table
+// is replaced, which costs the kernel a grace period for the deleted base
+// chains).
+func BenchmarkNetworkApplyWith1000Ports(b *testing.B) {
+	ns := newBenchNS(b)
+	ctx := context.Background()
+	be := New(Config{NetNS: int(ns)})
+	b.Cleanup(func() { _ = be.Remove(ctx) })
+	chains := firewallDataCases(b)["mac"].Chains
+	ports := map[string]*netfilter.PortState{}
+	for i := range 1000 {
+		name := fmt.Sprintf("vnet%d", i)
+		ports[name] = enforce(name, &netfilter.PortRules{Chains: chains})
+	}
+	nat := natNetwork("default", "virbr0", "192.168.122.0/24", "", netfilter.NATRange{})
+	iso := isolatedNetwork("isolated", "virbr1")
+	for _, bc := range []struct {
+		name   string
+		before []*netfilter.NetworkRules
+	}{
+		{"first-network", nil},
+		{"second-network", []*netfilter.NetworkRules{iso}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			without := &netfilter.State{Ports: ports, Networks: map[string]*netfilter.NetworkRules{}}
+			for _, n := range bc.before {
+				without.Networks[n.Network] = n
+			}
+			with := &netfilter.State{Ports: ports, Networks: map[string]*netfilter.NetworkRules{nat.Network: nat}}
+			for _, n := range bc.before {
+				with.Networks[n.Network] = n
+			}
+			if err := be.Apply(ctx, without); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if err := be.Apply(ctx, with); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := be.Apply(ctx, without); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// newBenchNS creates a private namespace for a benchmark, deleted at its
+// end; without root it skips.
+func newBenchNS(b *testing.B) netns.NsHandle {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	id := make([]byte, 4)
+	if _, err := rand.Read(id); err != nil {
+		b.Fatal(err)
+	}
+	name := "nwm-" + hex.EncodeToString(id)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		b.Fatalf("ip netns add %s: %v: %s", name, err, out)
+	}
+	b.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			b.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		b.Fatalf("open namespace %s: %v", name, err)
+	}
+	b.Cleanup(func() { h.Close() })
+	return h
 }
