@@ -17,6 +17,9 @@ const (
 	optBool
 	// optNumber is --name N, a non-negative integer.
 	optNumber
+	// optString is --name VALUE, never by position (virsh's
+	// VSH_OT_STRING).
+	optString
 )
 
 // option is one option of a verb.

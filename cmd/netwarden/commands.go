@@ -32,6 +32,23 @@ type api interface {
 	NWFilterBindingGetXMLDesc(ctx context.Context, path dbus.ObjectPath, flags uint32) (string, error)
 	NWFilterBindingDelete(ctx context.Context, path dbus.ObjectPath) error
 	WatchEvents(ctx context.Context, ready func(), fn func(dbusapi.Event) bool) error
+
+	Networks(ctx context.Context) ([]dbusapi.NetworkObject, error)
+	Network(ctx context.Context, path dbus.ObjectPath) (dbusapi.NetworkObject, error)
+	LookupNetwork(ctx context.Context, nameOrUUID string) (dbus.ObjectPath, error)
+	NetworkDefineXML(ctx context.Context, xml string) (dbus.ObjectPath, error)
+	NetworkCreateXML(ctx context.Context, xml string) (dbus.ObjectPath, error)
+	NetworkCreate(ctx context.Context, path dbus.ObjectPath) error
+	NetworkDestroy(ctx context.Context, path dbus.ObjectPath) error
+	NetworkUndefine(ctx context.Context, path dbus.ObjectPath) error
+	NetworkSetAutostart(ctx context.Context, path dbus.ObjectPath, autostart bool) error
+	NetworkGetXMLDesc(ctx context.Context, path dbus.ObjectPath, flags uint32) (string, error)
+	NetworkGetDHCPLeases(ctx context.Context, path dbus.ObjectPath, mac string, flags uint32) ([]dbusapi.Lease, error)
+	NetworkListPorts(ctx context.Context, path dbus.ObjectPath, flags uint32) ([]dbus.ObjectPath, error)
+	NetworkPortCreateXML(ctx context.Context, path dbus.ObjectPath, xml string, flags uint32) (dbus.ObjectPath, error)
+	NetworkPortLookupByUUID(ctx context.Context, path dbus.ObjectPath, uuid string) (dbus.ObjectPath, error)
+	NetworkPortGetXMLDesc(ctx context.Context, path dbus.ObjectPath, flags uint32) (string, error)
+	NetworkPortDelete(ctx context.Context, path dbus.ObjectPath) error
 }
 
 // verb is one command of netwarden.
@@ -66,6 +83,11 @@ const (
 
 // verbs returns netwarden's commands, in the order of the help.
 func verbs() []verb {
+	return append(networkVerbs(), filterVerbs()...)
+}
+
+// filterVerbs are the nwfilter commands and the general ones.
+func filterVerbs() []verb {
 	return []verb{
 		{name: "nwfilter-list", summary: "list network filters",
 			desc: "Lists the network filters, built-in and defined, sorted by name, as a table of UUID and Name.",
@@ -103,8 +125,9 @@ func verbs() []verb {
 			desc: "Prints the binding's XML to standard output. It can be given to nwfilter-binding-create as it is.",
 			opts: []option{{name: "binding", kind: optData, required: true, help: bindingHelp, arg: "PORTDEV"}},
 			run:  bindingDumpXML},
-		{name: "event", summary: "show network filter and binding events",
-			desc: "Waits for events of network filters (Defined, Undefined) and bindings (Created, Deleted) and prints one line for each, as virsh's event commands do:\n\n" +
+		{name: "event", summary: "show network, network filter and binding events",
+			desc: "Waits for events of networks (Defined, Undefined, Started, Stopped), network filters (Defined, Undefined) and bindings (Created, Deleted) and prints one line for each, as virsh's event commands do:\n\n" +
+				"  event 'lifecycle' for network NAME: Started\n" +
 				"  event 'lifecycle' for nwfilter NAME: Defined\n" +
 				"  event 'lifecycle' for nwfilter-binding PORT: Created\n\n" +
 				"Without --loop it exits after the first event. At the end it prints the number of events received; it fails (status 1) if none was.",

@@ -83,7 +83,24 @@ func nwfilterEdit(s *session, c api, p parsed) error {
 		return fail(readFailure(fmt.Sprintf("failed to get the XML of network filter '%s'", arg), "no network filter with that name or UUID"), err)
 	}
 
-	tmp, err := os.CreateTemp("", "netwarden-nwfilter-*.xml")
+	return s.editLoop("Network filter", name, "netwarden-nwfilter-*.xml", orig, func(edited string) (string, error) {
+		ctx, cancel := s.callContext()
+		defer cancel()
+		newPath, err := c.NWFilterDefineXML(ctx, edited)
+		if err != nil {
+			return "", fail(manageFailure("failed to define the edited network filter "+name, "define network filters", ""), err)
+		}
+		return s.filterName(c, newPath, name), nil
+	})
+}
+
+// editLoop runs the editor on a temporary copy of orig and defines the
+// result with define, which returns the name defined or the error told
+// in words; what names the kind of object in messages ("Network
+// filter"). A refused result is edited again, thrown away or defined
+// again as the user answers on a terminal; without one it fails.
+func (s *session) editLoop(what, name, pattern, orig string, define func(edited string) (string, error)) error {
+	tmp, err := os.CreateTemp("", pattern)
 	if err != nil {
 		return &cmdError{msg: fmt.Sprintf("failed to create a temporary file: %v", err)}
 	}
@@ -107,22 +124,19 @@ func nwfilterEdit(s *session, c api, p parsed) error {
 		}
 		edited := string(b)
 		if edited == orig {
-			s.say("Network filter %s XML configuration not changed.\n", name)
+			s.say("%s %s XML configuration not changed.\n", what, name)
 			return nil
 		}
 		for {
-			ctx, cancel := s.callContext()
-			newPath, err := c.NWFilterDefineXML(ctx, edited)
-			cancel()
+			newName, err := define(edited)
 			if err == nil {
-				s.say("Network filter %s XML configuration edited.\n", s.filterName(c, newPath, name))
+				s.say("%s %s XML configuration edited.\n", what, newName)
 				return nil
 			}
-			ferr := fail(manageFailure("failed to define the edited network filter "+name, "define network filters", ""), err)
 			if !s.interactive {
-				return ferr
+				return err
 			}
-			fmt.Fprintf(s.stderr, "error: %v\n", ferr)
+			fmt.Fprintf(s.stderr, "error: %v\n", err)
 			switch askReedit(answers, s.stdout) {
 			case 'y':
 			case 'f':

@@ -17,8 +17,11 @@ import (
 // with virsh's timestamp in front when stamp is not zero.
 func eventLine(ev dbusapi.Event, stamp time.Time) string {
 	kind, what := "nwfilter", eventName(ev)
-	if ev.Kind == dbusapi.NWFilterBindingEventKind {
+	switch ev.Kind {
+	case dbusapi.NWFilterBindingEventKind:
 		kind = "nwfilter-binding"
+	case dbusapi.NetworkEventKind:
+		kind = "network"
 	}
 	line := fmt.Sprintf("event 'lifecycle' for %s %s: %s\n", kind, ev.Name, what)
 	if !stamp.IsZero() {
@@ -38,6 +41,17 @@ func eventName(ev dbusapi.Event) string {
 		return "Created"
 	case ev.Kind == dbusapi.NWFilterBindingEventKind && ev.Event == dbusapi.NWFilterBindingEventDeleted:
 		return "Deleted"
+	case ev.Kind == dbusapi.NetworkEventKind:
+		switch ev.Event {
+		case dbusapi.NetworkEventDefined:
+			return "Defined"
+		case dbusapi.NetworkEventUndefined:
+			return "Undefined"
+		case dbusapi.NetworkEventStarted:
+			return "Started"
+		case dbusapi.NetworkEventStopped:
+			return "Stopped"
+		}
 	}
 	return fmt.Sprintf("Unknown (%d)", ev.Event)
 }

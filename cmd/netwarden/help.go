@@ -109,7 +109,7 @@ func verbHelp(v *verb) string {
 func programHelp() string {
 	var b strings.Builder
 	b.WriteString(`NAME
-    netwarden - manage netwardend's network filters and bindings
+    netwarden - manage netwardend's networks, network filters and bindings
 
 SYNOPSIS
     netwarden [-q|--quiet] COMMAND [ARGUMENT]...
@@ -122,7 +122,9 @@ DESCRIPTION
     that implements libvirt's network filters (nwfilter) and virtual
     networks without libvirt. It talks to the daemon over the D-Bus system
     bus (org.netwarden1); every call is authorised by polkit: reading needs
-    org.netwarden1.read, changes need org.netwarden1.nwfilter.manage.
+    org.netwarden1.read, changes to networks and their ports
+    org.netwarden1.network.manage, changes to filters and bindings
+    org.netwarden1.nwfilter.manage.
 
     The commands are virsh's, with virsh's arguments and output, so that
     what works with "virsh nwfilter-define f.xml" works with
@@ -135,8 +137,8 @@ COMMANDS
 		b.WriteString(wrap(strings.ToUpper(v.summary[:1])+v.summary[1:]+".", "        ", 78))
 	}
 	b.WriteString(`
-    FILE is an XML file, - for standard input; NAME|UUID a filter's name or
-    UUID; PORTDEV a port (tap) device such as vnet0. Every argument may also
+    FILE is an XML file, - for standard input; NAME|UUID a network's or a
+    filter's name or UUID; PORTUUID a network port's UUID; PORTDEV a port (tap) device such as vnet0. Every argument may also
     be given as an option (nwfilter-define --file FILE); "netwarden COMMAND
     --help" shows each command's options.
 
@@ -150,7 +152,8 @@ OPTIONS
         Print this help and exit.
 
 OUTPUT
-    nwfilter-list and nwfilter-binding-list print virsh's tables:
+    net-list, net-dhcp-leases, net-port-list, nwfilter-list and
+    nwfilter-binding-list print virsh's tables:
 
 `)
 	example := formatTable([]string{"UUID", "Name"}, [][]string{
@@ -173,9 +176,10 @@ ENVIRONMENT
         Address of the system bus. Default:
         unix:path=/var/run/dbus/system_bus_socket.
     VISUAL, EDITOR
-        The editor of nwfilter-edit (VISUAL first; default vi).
+        The editor of net-edit and nwfilter-edit (VISUAL first; default vi).
     TMPDIR
-        Where nwfilter-edit puts its temporary copy (default /tmp).
+        Where net-edit and nwfilter-edit put their temporary copy (default
+        /tmp).
 
 EXIT STATUS
     0   Success.

@@ -3,6 +3,10 @@
 // DBUS_SYSTEM_BUS_ADDRESS) with virsh's verbs, arguments, tables and
 // messages, so that a libvirt user's habits work:
 //
+//	netwarden net-list --all
+//	netwarden net-define net.xml; netwarden net-start NAME
+//	netwarden net-info NAME; netwarden net-dhcp-leases NAME
+//	netwarden net-port-create NAME port.xml
 //	netwarden nwfilter-list
 //	netwarden nwfilter-define web.xml        (- reads standard input)
 //	netwarden nwfilter-dumpxml web
@@ -68,6 +72,9 @@ type session struct {
 	edit func(s *session, path string) error
 	// now is the clock of --timestamp.
 	now func() time.Time
+	// loc is the time zone of times printed (net-dhcp-leases); nil
+	// means the local one.
+	loc *time.Location
 }
 
 // callContext bounds one call to the daemon.

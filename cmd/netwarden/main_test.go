@@ -26,6 +26,7 @@ type fakeAPI struct {
 	defined  []string          // XML given to NWFilterDefineXML, in order
 	refuse   func(xml string) error
 	events   []dbusapi.Event
+	nets     *fakeNets
 }
 
 func newFakeAPI() *fakeAPI {
