@@ -152,3 +152,21 @@ func TestReleaseArgv(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseLeases checks that a lease database of any content gives leases
+// or an error, never a panic, and that every lease has a valid address of
+// its type.
+func FuzzParseLeases(f *testing.F) {
+	f.Add([]byte("1700000600 52:54:00:7b:35:93 192.168.122.10 vm1 01:52:54:00:7b:35:93\nduid 00:01:02\n0 1 fd00::1 * 00:03:00:01:52:54:00:00:00:05\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		leases, err := parseLeases(data, time.Unix(0, 0))
+		if err != nil {
+			return
+		}
+		for _, l := range leases {
+			if !l.IPAddr.IsValid() || (l.Type == LeaseIPv6) != l.IPAddr.Is6() {
+				t.Fatalf("lease %+v", l)
+			}
+		}
+	})
+}
