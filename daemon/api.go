@@ -24,6 +24,7 @@ type core struct {
 	ready  chan struct{} // closed once engine or startErr is set
 	once   sync.Once
 	engine *Engine
+	nets   *Networks
 	// startErr is why there is no engine (start-up failed or stopped).
 	startErr error
 }
@@ -38,14 +39,25 @@ func newCore(version string, backend netfilter.Backend) *core {
 
 // start hands the core its engine, or the reason there is none. Only
 // the first call counts.
-func (c *core) start(e *Engine, err error) {
+func (c *core) start(e *Engine, nets *Networks, err error) {
 	c.once.Do(func() {
-		if e == nil && err == nil {
+		if (e == nil || nets == nil) && err == nil {
 			err = errors.New("netwardend stopped during start-up")
 		}
-		c.engine, c.startErr = e, err
+		if err != nil {
+			e, nets = nil, nil
+		}
+		c.engine, c.nets, c.startErr = e, nets, err
 		close(c.ready)
 	})
+}
+
+// waitNetworks returns the networks once they are there.
+func (c *core) waitNetworks(ctx context.Context) (*Networks, error) {
+	if _, err := c.wait(ctx); err != nil {
+		return nil, err
+	}
+	return c.nets, nil
 }
 
 // wait returns the engine once it is there.

@@ -2,45 +2,144 @@ package daemon
 
 import (
 	"context"
-	"errors"
 
 	"github.com/netwarden/netwarden/dbusapi"
 )
 
-var errNoNetworks = errors.New("virtual networks are not served yet")
+// The network part of dbusapi.Manager: each call waits for start-up,
+// then goes to Networks.
 
-func (c *core) Networks(ctx context.Context) ([]dbusapi.Network, error) { return nil, nil }
+// Networks implements dbusapi.Manager.
+func (c *core) Networks(ctx context.Context) ([]dbusapi.Network, error) {
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return m.List(), nil
+}
+
+// LookupNetwork implements dbusapi.Manager.
 func (c *core) LookupNetwork(ctx context.Context, name string) (dbusapi.Network, error) {
-	return dbusapi.Network{}, dbusapi.ErrNotFound
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return dbusapi.Network{}, err
+	}
+	return m.Lookup(name)
 }
+
+// LookupNetworkByUUID implements dbusapi.Manager.
 func (c *core) LookupNetworkByUUID(ctx context.Context, uuid string) (dbusapi.Network, error) {
-	return dbusapi.Network{}, dbusapi.ErrNotFound
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return dbusapi.Network{}, err
+	}
+	return m.LookupUUID(uuid)
 }
+
+// DefineNetwork implements dbusapi.Manager.
 func (c *core) DefineNetwork(ctx context.Context, xml string) (dbusapi.Network, bool, error) {
-	return dbusapi.Network{}, false, errNoNetworks
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return dbusapi.Network{}, false, err
+	}
+	return m.Define([]byte(xml))
 }
+
+// CreateNetwork implements dbusapi.Manager.
 func (c *core) CreateNetwork(ctx context.Context, xml string) (dbusapi.Network, error) {
-	return dbusapi.Network{}, errNoNetworks
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return dbusapi.Network{}, err
+	}
+	return m.Create(ctx, []byte(xml))
 }
-func (c *core) UndefineNetwork(ctx context.Context, name string) error { return errNoNetworks }
-func (c *core) StartNetwork(ctx context.Context, name string) error    { return errNoNetworks }
-func (c *core) DestroyNetwork(ctx context.Context, name string) error  { return errNoNetworks }
+
+// UndefineNetwork implements dbusapi.Manager.
+func (c *core) UndefineNetwork(ctx context.Context, name string) error {
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return err
+	}
+	return m.Undefine(name)
+}
+
+// StartNetwork implements dbusapi.Manager.
+func (c *core) StartNetwork(ctx context.Context, name string) error {
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return err
+	}
+	return m.Start(ctx, name)
+}
+
+// DestroyNetwork implements dbusapi.Manager.
+func (c *core) DestroyNetwork(ctx context.Context, name string) error {
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return err
+	}
+	return m.Destroy(ctx, name)
+}
+
+// SetNetworkAutostart implements dbusapi.Manager.
 func (c *core) SetNetworkAutostart(ctx context.Context, name string, autostart bool) error {
-	return errNoNetworks
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return err
+	}
+	return m.SetAutostart(name, autostart)
 }
+
+// NetworkXML implements dbusapi.Manager.
 func (c *core) NetworkXML(ctx context.Context, name string, inactive bool) (string, error) {
-	return "", errNoNetworks
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return "", err
+	}
+	return m.XML(name, inactive)
 }
+
+// NetworkLeases implements dbusapi.Manager.
 func (c *core) NetworkLeases(ctx context.Context, name, mac string) ([]dbusapi.Lease, error) {
-	return nil, errNoNetworks
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return m.Leases(name, mac)
 }
+
+// Ports implements dbusapi.Manager.
 func (c *core) Ports(ctx context.Context, network string) ([]dbusapi.Port, error) {
-	return nil, errNoNetworks
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return m.Ports(network)
 }
+
+// LookupPort implements dbusapi.Manager.
 func (c *core) LookupPort(ctx context.Context, network, uuid string) (dbusapi.Port, error) {
-	return dbusapi.Port{}, errNoNetworks
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return dbusapi.Port{}, err
+	}
+	return m.LookupPort(network, uuid)
 }
+
+// CreatePort implements dbusapi.Manager.
 func (c *core) CreatePort(ctx context.Context, network, xml string) (dbusapi.Port, error) {
-	return dbusapi.Port{}, errNoNetworks
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return dbusapi.Port{}, err
+	}
+	return m.CreatePort(ctx, network, []byte(xml))
 }
-func (c *core) DeletePort(ctx context.Context, network, uuid string) error { return errNoNetworks }
+
+// DeletePort implements dbusapi.Manager.
+func (c *core) DeletePort(ctx context.Context, network, uuid string) error {
+	m, err := c.waitNetworks(ctx)
+	if err != nil {
+		return err
+	}
+	return m.DeletePort(ctx, network, uuid)
+}

@@ -27,7 +27,7 @@ func newTestCore(t *testing.T) (*core, *netfilter.Fake) {
 		t.Fatal(err)
 	}
 	c := newCore("1.0", nil)
-	c.start(e, nil)
+	c.start(e, &Networks{}, nil)
 	return c, fake
 }
 
@@ -53,14 +53,14 @@ func TestCoreWaitsForEngine(t *testing.T) {
 		done <- err
 	}()
 	time.Sleep(10 * time.Millisecond)
-	c.start(ready.engine, nil)
+	c.start(ready.engine, &Networks{}, nil)
 	if err := <-done; err != nil {
 		t.Errorf("LookupFilter waiting for start-up: %v", err)
 	}
 
 	failed := newCore("1.0", nil)
-	failed.start(nil, errors.New("probe failed"))
-	failed.start(ready.engine, nil) // too late: the first call counts
+	failed.start(nil, nil, errors.New("probe failed"))
+	failed.start(ready.engine, &Networks{}, nil) // too late: the first call counts
 	if _, err := failed.Bindings(context.Background()); err == nil || !strings.Contains(err.Error(), "probe failed") {
 		t.Errorf("Bindings after a failed start: %v", err)
 	}

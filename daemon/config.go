@@ -77,6 +77,9 @@ type Config struct {
 	VerifyInterval time.Duration
 	// Reload delivers on-demand verifications (SIGHUP); optional.
 	Reload <-chan struct{}
+	// Dnsmasq is the dnsmasq program networks run; optional, empty means
+	// "dnsmasq" looked up in PATH.
+	Dnsmasq string
 }
 
 // Validate reports every problem with the configuration at once.

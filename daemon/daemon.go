@@ -29,10 +29,12 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/vishvananda/netns"
 
 	"github.com/netwarden/netwarden/dbusapi"
 	"github.com/netwarden/netwarden/netfilter"
 	"github.com/netwarden/netwarden/netfilter/nftables"
+	"github.com/netwarden/netwarden/network"
 	"github.com/netwarden/netwarden/systemd"
 )
 
@@ -88,7 +90,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	api := newCore(cfg.Version, backend)
 	// Calls still waiting for the engine when Run returns fail.
-	defer api.start(nil, errors.New("netwardend stopped"))
+	defer api.start(nil, nil, errors.New("netwardend stopped"))
 	srv, err := dbusapi.Export(conn, api, dbusapi.Options{Logger: log})
 	if err != nil {
 		return err
@@ -100,8 +102,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// Only the owner of the bus name touches the kernel: a second
 	// daemon has given up by now.
 	var runErr error
-	engine, err := startEngine(ctx, cfg, backend, log)
-	api.start(engine, err)
+	engine, nets, err := startEngine(ctx, cfg, backend, log)
+	api.start(engine, nets, err)
 	switch {
 	case err != nil && ctx.Err() == nil:
 		runErr = err // the shutdown below releases the name
@@ -121,6 +123,9 @@ func Run(ctx context.Context, cfg Config) error {
 		runErr = serve(ctx, conn, signals)
 		stopVerify()
 		<-verifyDone
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		nets.Shutdown(sctx)
+		cancel()
 	}
 
 	log.Info("stopping", "reason", stopReason(runErr))
@@ -218,8 +223,6 @@ func connectSystemBus(ctx context.Context) (*dbus.Conn, error) {
 	return conn, nil
 }
 
-// startEngine opens the filter catalogue and the bindings and makes the
-// kernel enforce them.
 // chooseBackend returns the kernel backend the configuration asks for,
 // without touching the kernel.
 func chooseBackend(cfg Config, log *slog.Logger) (netfilter.Backend, error) {
@@ -233,23 +236,35 @@ func chooseBackend(cfg Config, log *slog.Logger) (netfilter.Backend, error) {
 	return nil, fmt.Errorf("firewall backend %s: not available yet; use nftables", cfg.Backend)
 }
 
-// startEngine opens the filter catalogue and the bindings and makes the
-// kernel enforce them with backend.
-func startEngine(ctx context.Context, cfg Config, backend netfilter.Backend, log *slog.Logger) (*Engine, error) {
+// startEngine opens the filter catalogue, the bindings and the networks,
+// and makes the kernel enforce them with backend: the bindings and the
+// firewalls of the networks a previous daemon left running in one first
+// Apply, then the networks are adopted and autostarted.
+func startEngine(ctx context.Context, cfg Config, backend netfilter.Backend, log *slog.Logger) (*Engine, *Networks, error) {
 	filters, err := OpenFilters(cfg.ConfigDir, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	caps, err := backend.Probe(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("probe the %s backend: %w", backend.Name(), err)
+		return nil, nil, fmt.Errorf("probe the %s backend: %w", backend.Name(), err)
 	}
 	log.Info("firewall backend", "name", backend.Name(), "capabilities", caps.String(),
 		"stateful_filtering", caps.StatefulPath)
-	e, err := NewEngine(ctx, log, backend, filters, cfg.StateDir)
+	links, err := network.NewLinks(netns.None())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	nets, err := OpenNetworks(NetworksConfig{ConfigDir: cfg.ConfigDir, StateDir: cfg.StateDir,
+		Dnsmasq: cfg.Dnsmasq, Links: links, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := NewEngine(ctx, log, backend, filters, cfg.StateDir, nets.ActiveRules()...)
+	if err != nil {
+		return nil, nil, err
 	}
 	e.caps = caps
-	return e, nil
+	nets.Attach(ctx, e)
+	return e, nets, nil
 }

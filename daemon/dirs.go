@@ -12,7 +12,10 @@ import (
 // Modes of the directories Run creates.
 const (
 	configDirMode fs.FileMode = 0o755
-	stateDirMode  fs.FileMode = 0o700
+	// The state directory may be traversed, not listed, by others:
+	// dnsmasq drops its privileges and still re-reads its hosts files
+	// under STATE/dnsmasq. Everything else below it is private.
+	stateDirMode fs.FileMode = 0o711
 )
 
 // prepareDirs makes sure the config and state directories exist and are
@@ -23,6 +26,17 @@ func prepareDirs(cfg Config) error {
 	}
 	if err := ensureDir(cfg.StateDir, stateDirMode); err != nil {
 		return fmt.Errorf("state directory: %w", err)
+	}
+	// An existing state directory keeps its mode, but dnsmasq must be
+	// able to pass through it.
+	fi, err := os.Stat(cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	if fi.Mode().Perm()&0o001 == 0 {
+		if err := os.Chmod(cfg.StateDir, fi.Mode().Perm()|0o011); err != nil {
+			return fmt.Errorf("state directory: let dnsmasq pass through: %w", err)
+		}
 	}
 	return nil
 }

@@ -34,7 +34,9 @@ type Engine struct {
 
 	mu       sync.Mutex
 	bindings map[string]*binding // by port
-	state    *netfilter.State    // last state applied successfully
+	// networks are the firewalls of the running networks, by name.
+	networks map[string]*netfilter.NetworkRules
+	state    *netfilter.State // last state applied successfully
 	// renderFailures are the ports the backend could not render in the
 	// last apply (enforced as drop-all).
 	renderFailures map[string]error
@@ -78,12 +80,19 @@ type BindingStatus struct {
 // with one Apply, replacing whatever a previous daemon left (the backend
 // swaps its tables atomically, so bound ports are never unfiltered).
 // Bindings whose filters cannot be instantiated are enforced as drop-all.
-func NewEngine(ctx context.Context, log *slog.Logger, backend netfilter.Backend, filters *Filters, stateDir string) (*Engine, error) {
+// networks are the firewalls of the networks already running (adopted
+// from a previous daemon), enforced in the same first Apply so that
+// their rules never lapse.
+func NewEngine(ctx context.Context, log *slog.Logger, backend netfilter.Backend, filters *Filters, stateDir string, networks ...*netfilter.NetworkRules) (*Engine, error) {
 	dir, err := store.OpenDir(filepath.Join(stateDir, "bindings"), ".xml")
 	if err != nil {
 		return nil, fmt.Errorf("bindings: %w", err)
 	}
-	e := &Engine{log: log, backend: backend, filters: filters, dir: dir, bindings: map[string]*binding{}}
+	e := &Engine{log: log, backend: backend, filters: filters, dir: dir, bindings: map[string]*binding{},
+		networks: map[string]*netfilter.NetworkRules{}}
+	for _, n := range networks {
+		e.networks[n.Network] = n
+	}
 	loaded, problems := dir.Load(func(name string, data []byte) error {
 		def, err := policy.ParseBinding(data)
 		if err != nil {
@@ -106,8 +115,8 @@ func NewEngine(ctx context.Context, log *slog.Logger, backend netfilter.Backend,
 	if err := e.applyLocked(ctx, e.desired(e.bindings)); err != nil {
 		return nil, fmt.Errorf("enforce %d stored bindings: %w", loaded, err)
 	}
-	log.Info("bindings enforced", "bindings", loaded, "skipped", len(problems), "backend", backend.Name(),
-		"duration", time.Since(start))
+	log.Info("bindings enforced", "bindings", loaded, "skipped", len(problems), "networks", len(networks),
+		"backend", backend.Name(), "duration", time.Since(start))
 	return e, nil
 }
 
@@ -131,13 +140,50 @@ func (e *Engine) instantiate(def *policy.Binding) (*binding, error) {
 	return b, err
 }
 
-// desired builds the backend state for a set of bindings.
+// desired builds the backend state for a set of bindings and the
+// engine's networks.
 func (e *Engine) desired(bs map[string]*binding) *netfilter.State {
+	return e.desiredWith(bs, e.networks)
+}
+
+// desiredWith builds the backend state for a set of bindings and
+// networks.
+func (e *Engine) desiredWith(bs map[string]*binding, nets map[string]*netfilter.NetworkRules) *netfilter.State {
 	st := &netfilter.State{Ports: make(map[string]*netfilter.PortState, len(bs))}
 	for port, b := range bs {
 		st.Ports[port] = b.port
 	}
+	if len(nets) > 0 {
+		st.Networks = nets
+	}
 	return st
+}
+
+// SetNetworkRules makes the kernel enforce rules as the firewall of the
+// network called name, replacing its previous rules; nil rules remove
+// them. Like every change it goes through one Apply: on error nothing
+// changed.
+func (e *Engine) SetNetworkRules(ctx context.Context, name string, rules *netfilter.NetworkRules) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, had := e.networks[name]
+	if rules == nil && !had {
+		return nil
+	}
+	next := make(map[string]*netfilter.NetworkRules, len(e.networks)+1)
+	for k, v := range e.networks {
+		next[k] = v
+	}
+	if rules == nil {
+		delete(next, name)
+	} else {
+		next[name] = rules
+	}
+	if err := e.applyLocked(ctx, e.desiredWith(e.bindings, next)); err != nil {
+		return fmt.Errorf("network %s: firewall: %w", name, err)
+	}
+	e.networks = next
+	return nil
 }
 
 // applyLocked applies st and records it. e.mu must be held.
