@@ -522,3 +522,66 @@ func TestNetworkPortFilterAndRelease(t *testing.T) {
 func setProperty(conn *dbus.Conn, path dbus.ObjectPath, iface, name string, v any) error {
 	return conn.Object(dbusapi.BusName, path).Call("org.freedesktop.DBus.Properties.Set", 0, iface, name, dbus.MakeVariant(v)).Err
 }
+
+// TestNetworkTapPortAndHostBridge: a port without <plug dev> gets a
+// persistent TAP named vnetN with the guest's MAC behind fe:, in the
+// bridge, deleted with the port; a bridge-mode network uses an existing
+// host bridge: nothing created, no dnsmasq, no rules, and the bridge
+// survives destroy.
+func TestNetworkTapPortAndHostBridge(t *testing.T) {
+	n := newNetLab(t)
+	hv := n.l.Hypervisor()
+	path := n.start(t, `<network><name>taps</name><bridge name='nwbr7' stp='off'/>
+  <ip address='10.89.0.1' prefix='24'/></network>`)
+	var port dbus.ObjectPath
+	xml := `<networkport><owner><name>vm</name><uuid>0b9a6f55-21a4-4c39-a2d6-3b0a3a1f3e01</uuid></owner>
+  <mac address='52:54:00:12:34:56'/></networkport>`
+	if err := call(n.conn, path, networkIface+".PortCreateXML", []any{xml, uint32(0)}, &port); err != nil {
+		t.Fatal(err)
+	}
+	var dev string
+	if err := n.conn.Object(dbusapi.BusName, port).StoreProperty(portIface+".Dev", &dev); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(dev, "vnet") {
+		t.Fatalf("port device %q, want vnetN", dev)
+	}
+	link := hv.MustRun("ip", "-d", "link", "show", dev)
+	for _, want := range []string{"tun", "fe:54:00:12:34:56", "master nwbr7"} {
+		if !strings.Contains(link, want) {
+			t.Errorf("TAP %s lacks %q:\n%s", dev, want, link)
+		}
+	}
+	var out string
+	if err := call(n.conn, port, portIface+".GetXMLDesc", []any{uint32(0)}, &out); err != nil || !strings.Contains(out, "dev='"+dev+"'") {
+		t.Errorf("port XML does not name its device: %v\n%s", err, out)
+	}
+	if err := call(n.conn, port, portIface+".Delete", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hv.Run("ip", "link", "show", dev); err == nil {
+		t.Errorf("TAP %s still there after the port was deleted", dev)
+	}
+
+	// Bridge mode on a host bridge.
+	hv.MustRun("ip", "link", "add", "hostbr", "type", "bridge")
+	hv.MustRun("ip", "link", "set", "hostbr", "up")
+	g := n.l.AddGuest()
+	bp := n.start(t, `<network><name>host</name><forward mode='bridge'/><bridge name='hostbr'/></network>`)
+	n.plug(t, bp, g, "")
+	if m := hv.MustRun("ip", "link", "show", g.HostIface); !strings.Contains(m, "master hostbr") {
+		t.Errorf("port not in the host bridge:\n%s", m)
+	}
+	if rules := hv.MustRun("nft", "list", "ruleset"); strings.Contains(rules, "hostbr") || strings.Contains(rules, `"host"`) {
+		t.Errorf("a bridge-mode network has rules:\n%s", rules)
+	}
+	if err := call(n.conn, bp, networkIface+".Destroy", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hv.Run("ip", "link", "show", "hostbr"); err != nil {
+		t.Error("destroying a bridge-mode network deleted the host bridge")
+	}
+	if m := hv.MustRun("ip", "link", "show", g.HostIface); strings.Contains(m, "master hostbr") {
+		t.Errorf("destroy left the adopted port in the host bridge:\n%s", m)
+	}
+}
