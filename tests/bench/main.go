@@ -1,7 +1,12 @@
-// Command bench measures filter enforcement in a throw-away lab and prints
-// "name: value" lines. It is what ./scripts/bench runs.
+// Command bench measures filter enforcement and virtual networks in
+// throw-away labs and prints "name: value" lines. It is what
+// ./scripts/bench runs.
 //
-//	go run ./tests/bench -sizes 1,100,1000
+//	go build -o bin/netwardend ./cmd/netwardend
+//	go build -o bin/bench ./tests/bench && bin/bench -sizes 1,100,1000 -net-runs 20
+//
+// The network benchmarks (network.go) run the real netwardend, found next
+// to this program or named by -netwardend, and time its D-Bus API.
 //
 // It drives the daemon's engine in-process (the code every API call
 // reaches), with the nftables backend working in the lab's hypervisor
@@ -35,7 +40,36 @@ import (
 func main() {
 	sizes := flag.String("sizes", "1,100,1000", "comma-separated numbers of bindings")
 	ppsTime := flag.Duration("pps-time", 3*time.Second, "how long each packet-rate measurement sends")
+	only := flag.String("run", "nwfilter,network", "which benchmarks: nwfilter, network or both (comma-separated)")
+	netRuns := flag.Int("net-runs", 20, "start/destroy cycles per network kind (R)")
+	dhcpRuns := flag.Int("dhcp-runs", 3, "guests that lease an address on the nat network")
+	netwardend := flag.String("netwardend", "", "the netwardend binary for the network benchmarks (default: netwardend next to this program)")
 	flag.Parse()
+	parts := map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "nwfilter", "network":
+			parts[p] = true
+		default:
+			fmt.Fprintf(os.Stderr, "bench: unknown benchmark %q (nwfilter, network)\n", p)
+			os.Exit(2)
+		}
+	}
+	if *netRuns < 1 || *dhcpRuns < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -net-runs and -dhcp-runs must be at least 1")
+		os.Exit(2)
+	}
+	if *netwardend == "" {
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(2)
+		}
+		*netwardend = filepath.Join(filepath.Dir(self), "netwardend")
+	}
+	if abs, err := filepath.Abs(*netwardend); err == nil {
+		*netwardend = abs
+	}
 	var ns []int
 	for _, f := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -46,8 +80,15 @@ func main() {
 		ns = append(ns, n)
 	}
 	r := &lab.Runner{Out: os.Stderr}
-	if err := r.Run(func(t lab.TB) { run(t, ns, *ppsTime) }); err != nil {
-		os.Exit(1)
+	if parts["nwfilter"] {
+		if err := r.Run(func(t lab.TB) { run(t, ns, *ppsTime) }); err != nil {
+			os.Exit(1)
+		}
+	}
+	if parts["network"] {
+		if err := r.Run(func(t lab.TB) { runNetworks(t, *netwardend, *netRuns, *dhcpRuns) }); err != nil {
+			os.Exit(1)
+		}
 	}
 }
 
