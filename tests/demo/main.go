@@ -27,13 +27,15 @@ import (
 
 func main() {
 	daemon := flag.String("netwardend", "bin/netwardend", "path of the netwardend binary to run")
+	client := flag.String("netwarden", "", "path of the netwarden command (default: next to netwardend)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), `usage: demo [-netwardend PATH]
+		fmt.Fprintf(flag.CommandLine.Output(), `usage: demo [-netwardend PATH] [-netwarden PATH]
 
-Builds a throw-away lab of network namespaces (a hypervisor, two guests,
-an upstream LAN), a private system bus with polkitd, starts netwardend in
-the hypervisor namespace and shows it answering; then removes everything.
-Run as root.
+Builds a throw-away lab of network namespaces (a hypervisor, guests, an
+upstream LAN), a private system bus with polkitd, starts netwardend in
+the hypervisor namespace and shows it filtering a guest's traffic and
+running libvirt's default NAT network, driven by the netwarden command;
+then removes everything. Run as root.
 
 `)
 		flag.PrintDefaults()
@@ -47,8 +49,19 @@ Run as root.
 		fmt.Fprintf(os.Stderr, "demo: netwardend binary: %v (run make first)\n", err)
 		os.Exit(2)
 	}
+	if *client == "" {
+		*client = filepath.Join(filepath.Dir(bin), "netwarden")
+	}
+	cli, err := filepath.Abs(*client)
+	if err == nil {
+		_, err = os.Stat(cli)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: netwarden binary: %v (run make first)\n", err)
+		os.Exit(2)
+	}
 	r := &lab.Runner{Out: os.Stdout}
-	if err := r.Run(func(t lab.TB) { demo(t, bin) }); err != nil {
+	if err := r.Run(func(t lab.TB) { demo(t, bin, cli) }); err != nil {
 		fmt.Println("\ndemo: FAILED")
 		os.Exit(1)
 	}
@@ -63,7 +76,7 @@ func show(format string, args ...any) {
 	fmt.Printf("    "+format+"\n", args...)
 }
 
-func demo(t lab.TB, bin string) {
+func demo(t lab.TB, bin, cli string) {
 	l := lab.New(t)
 
 	step("a lab: hypervisor, two guests and an upstream LAN, each its own network namespace")
@@ -181,6 +194,8 @@ func demo(t lab.TB, bin string) {
 		t.Fatalf("%v", err)
 	}
 	show("user %s on %s: authorized=%v (may authenticate as admin: %v)", u.Name, polkit.ActionNWFilterManage, res.Authorized, res.Challenge)
+
+	networks(t, l, cli)
 
 	step("netwardend stops cleanly on SIGTERM")
 	if err := d.Stop(); err != nil {
