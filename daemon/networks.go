@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -332,13 +333,13 @@ func (m *Networks) LookupUUID(id string) (dbusapi.Network, error) {
 			return m.info(s), nil
 		}
 	}
-	return dbusapi.Network{}, fmt.Errorf("network with UUID %s: %w", id, dbusapi.ErrNotFound)
+	return dbusapi.Network{}, dbusapi.Mark(fmt.Errorf("no network with UUID %s", id), dbusapi.ErrNotFound)
 }
 
 func (m *Networks) getLocked(name string) (*netState, error) {
 	s, ok := m.nets[name]
 	if !ok {
-		return nil, fmt.Errorf("network %s: %w", quoteName(name), dbusapi.ErrNotFound)
+		return nil, dbusapi.Mark(fmt.Errorf("no network named %s", quoteName(name)), dbusapi.ErrNotFound)
 	}
 	return s, nil
 }
@@ -351,27 +352,103 @@ func (m *Networks) parseNew(xml []byte) (*network.Network, error) {
 	if err != nil {
 		return nil, dbusapi.Mark(err, dbusapi.ErrInvalidArgument)
 	}
-	if old, ok := m.nets[n.Name]; ok {
-		switch {
-		case n.UUID == "":
-			n.UUID = old.uuid()
-		case n.UUID != old.uuid():
-			return nil, fmt.Errorf("network %s exists with UUID %s, not %s: %w", quoteName(n.Name), old.uuid(), n.UUID, dbusapi.ErrExists)
-		}
-		return n, nil
-	}
-	if n.UUID == "" {
+	old, ok := m.nets[n.Name]
+	switch {
+	case ok && n.UUID == "":
+		n.UUID = old.uuid()
+	case ok && n.UUID != old.uuid():
+		return nil, dbusapi.Mark(fmt.Errorf("network %s exists with UUID %s, not %s", quoteName(n.Name), old.uuid(), n.UUID), dbusapi.ErrExists)
+	case ok:
+	case n.UUID == "":
 		if n.UUID, err = uuid.New(); err != nil {
 			return nil, err
 		}
-		return n, nil
-	}
-	for _, s := range m.nets {
-		if s.uuid() == n.UUID {
-			return nil, fmt.Errorf("UUID %s belongs to network %s: %w", n.UUID, quoteName(s.name()), dbusapi.ErrExists)
+	default:
+		for _, s := range m.nets {
+			if s.uuid() == n.UUID {
+				return nil, dbusapi.Mark(fmt.Errorf("UUID %s belongs to network %s", n.UUID, quoteName(s.name())), dbusapi.ErrExists)
+			}
 		}
 	}
+	if err := m.assignBridgeLocked(n, old); err != nil {
+		return nil, err
+	}
 	return n, nil
+}
+
+// assignBridgeLocked gives a network that has a bridge of its own
+// (isolated, nat, route, open) a bridge name and MAC when its definition
+// has none, as libvirt does when a network is defined: those of its
+// previous definition, or the first virbrN no other network and no link
+// uses, and a random 52:54:00 MAC. A bridge name another network's
+// definition has is refused.
+func (m *Networks) assignBridgeLocked(n *network.Network, old *netState) error {
+	if !n.ForwardMode().HasBridge() {
+		return nil
+	}
+	var prev *network.Network
+	if old != nil {
+		prev = old.def
+		if prev == nil {
+			prev = old.live
+		}
+	}
+	used := map[string]string{}
+	for name, s := range m.nets {
+		if name == n.Name {
+			continue
+		}
+		for _, d := range []*network.Network{s.def, s.live} {
+			if d != nil && d.Bridge.Name != "" && d.ForwardMode().HasBridge() {
+				used[d.Bridge.Name] = name
+			}
+		}
+	}
+	if n.Bridge.Name == "" && prev != nil && prev.Bridge.Name != "" && used[prev.Bridge.Name] == "" {
+		n.Bridge.Name = prev.Bridge.Name
+	}
+	if n.MAC == "" && prev != nil {
+		n.MAC = prev.MAC
+	}
+	switch {
+	case n.Bridge.Name != "":
+		if other, ok := used[n.Bridge.Name]; ok {
+			return dbusapi.Mark(fmt.Errorf("network %s: <bridge name=%q> is already used by network %s",
+				quoteName(n.Name), n.Bridge.Name, quoteName(other)), dbusapi.ErrExists)
+		}
+	default:
+		for i := 0; ; i++ {
+			if i == maxBridgeID {
+				return fmt.Errorf("network %s: no free virbrN bridge name", quoteName(n.Name))
+			}
+			name := fmt.Sprintf("virbr%d", i)
+			if _, ok := used[name]; !ok && !linkExists(name) {
+				n.Bridge.Name = name
+				break
+			}
+		}
+	}
+	if n.MAC == "" {
+		mac, err := newBridgeMAC()
+		if err != nil {
+			return err
+		}
+		n.MAC = mac
+	}
+	return nil
+}
+
+// maxBridgeID bounds the search for a free virbrN, as libvirt's does.
+const maxBridgeID = 256
+
+// newBridgeMAC returns a random address in QEMU's and libvirt's range
+// 52:54:00:xx:xx:xx.
+func newBridgeMAC() (string, error) {
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate bridge MAC: %w", err)
+	}
+	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]), nil
 }
 
 // Define defines or redefines a network persistently. An active network
@@ -418,7 +495,7 @@ func (m *Networks) Create(ctx context.Context, xml []byte) (dbusapi.Network, err
 		return dbusapi.Network{}, err
 	}
 	if _, ok := m.nets[n.Name]; ok {
-		return dbusapi.Network{}, fmt.Errorf("network %s: %w", quoteName(n.Name), dbusapi.ErrExists)
+		return dbusapi.Network{}, dbusapi.Mark(fmt.Errorf("network %s already exists", quoteName(n.Name)), dbusapi.ErrExists)
 	}
 	s := &netState{ports: map[string]*portState{}}
 	if err := m.startLocked(ctx, s, n); err != nil {
@@ -438,7 +515,7 @@ func (m *Networks) Undefine(name string) error {
 		return err
 	}
 	if s.def == nil {
-		return fmt.Errorf("network %s is transient: %w", quoteName(name), errNotPersistent)
+		return errState(name, "transient (not persistent)")
 	}
 	if err := m.auto.Delete(name); err != nil && !store.IsNotFound(err) {
 		return fmt.Errorf("network %s: %w", quoteName(name), err)
@@ -454,11 +531,11 @@ func (m *Networks) Undefine(name string) error {
 	return nil
 }
 
-var (
-	errNotPersistent = dbusapi.Mark(errors.New("not persistent"), dbusapi.ErrInvalidArgument)
-	errActive        = dbusapi.Mark(errors.New("network is already active"), dbusapi.ErrInvalidArgument)
-	errInactive      = dbusapi.Mark(errors.New("network is not active"), dbusapi.ErrInvalidArgument)
-)
+// errState says that a network is not in the state a call needs, e.g.
+// `network "default" is not active`.
+func errState(name, state string) error {
+	return dbusapi.Mark(fmt.Errorf("network %s is %s", quoteName(name), state), dbusapi.ErrInvalidArgument)
+}
 
 // Start starts a defined, inactive network.
 func (m *Networks) Start(ctx context.Context, name string) error {
@@ -469,7 +546,7 @@ func (m *Networks) Start(ctx context.Context, name string) error {
 		return err
 	}
 	if s.live != nil {
-		return fmt.Errorf("network %s: %w", quoteName(name), errActive)
+		return errState(name, "already active")
 	}
 	return m.startLocked(ctx, s, s.def)
 }
@@ -483,7 +560,7 @@ func (m *Networks) SetAutostart(name string, on bool) error {
 		return err
 	}
 	if s.def == nil {
-		return fmt.Errorf("network %s is transient; cannot set autostart: %w", quoteName(name), errNotPersistent)
+		return errState(name, "transient; only a persistent network can autostart")
 	}
 	if on {
 		err = m.auto.Put(name, nil)
@@ -536,12 +613,12 @@ func startable(n *network.Network) error {
 	switch mode := n.ForwardMode(); mode {
 	case network.ForwardNone, network.ForwardNAT, network.ForwardRoute, network.ForwardOpen, network.ForwardBridge:
 		if mode == network.ForwardBridge && n.Bridge.Name == "" {
-			return fmt.Errorf("network %s: forward mode bridge needs <bridge name>: %w", quoteName(n.Name), dbusapi.ErrNotSupported)
+			return dbusapi.Mark(fmt.Errorf("network %s: forward mode bridge needs <bridge name>", quoteName(n.Name)), dbusapi.ErrNotSupported)
 		}
 		return nil
 	default:
-		return fmt.Errorf("network %s: forward mode %s is not supported by netwarden (supported: nat, route, open, bridge, and isolated networks): %w",
-			quoteName(n.Name), mode, dbusapi.ErrNotSupported)
+		return dbusapi.Mark(fmt.Errorf("network %s: forward mode %s is not supported by netwarden (supported: nat, route, open, bridge, and isolated networks)",
+			quoteName(n.Name), mode), dbusapi.ErrNotSupported)
 	}
 }
 
@@ -554,8 +631,8 @@ func (m *Networks) conflictLocked(n *network.Network) error {
 			continue
 		}
 		if n.Bridge.Name != "" && n.Bridge.Name == o.Bridge.Name {
-			return fmt.Errorf("network %s: <bridge name=%q> is used by active network %s: %w",
-				quoteName(n.Name), n.Bridge.Name, quoteName(name), dbusapi.ErrExists)
+			return dbusapi.Mark(fmt.Errorf("network %s: <bridge name=%q> is used by active network %s",
+				quoteName(n.Name), n.Bridge.Name, quoteName(name)), dbusapi.ErrExists)
 		}
 		for _, a := range n.IPs {
 			for _, b := range o.IPs {
@@ -601,6 +678,9 @@ func (m *Networks) startLocked(ctx context.Context, s *netState, def *network.Ne
 		}
 	} else {
 		info, err := m.links.CreateBridge(ctx, n)
+		if errors.Is(err, network.ErrLinkExists) {
+			return dbusapi.Mark(fmt.Errorf("network %s: <bridge name=%q>: %w", quoteName(n.Name), n.Bridge.Name, err), dbusapi.ErrExists)
+		}
 		if err != nil {
 			return dbusapi.Mark(err, dbusapi.ErrInvalidArgument)
 		}
@@ -746,7 +826,7 @@ func (m *Networks) Destroy(ctx context.Context, name string) error {
 		return err
 	}
 	if s.live == nil {
-		return fmt.Errorf("network %s: %w", quoteName(name), errInactive)
+		return errState(name, "not active")
 	}
 	start := time.Now()
 	var errs []error
@@ -755,15 +835,29 @@ func (m *Networks) Destroy(ctx context.Context, name string) error {
 			errs = append(errs, err)
 		}
 	}
-	m.stopDnsmasqLocked(ctx, s)
+	// dnsmasq, the firewall and the bridge are independent: they go in
+	// parallel. The kernel takes tens of milliseconds to unregister a
+	// bridge (it waits for RCU grace periods), and about ten to delete
+	// chains; doing them one after the other would add the two up.
+	var wg sync.WaitGroup
+	var bridgeErr, rulesErr error
 	if s.live.ForwardMode().HasBridge() {
-		if err := m.engine.SetNetworkRules(ctx, name, nil); err != nil {
-			errs = append(errs, err)
-		}
-		if err := m.links.DestroyBridge(ctx, s.live.Bridge.Name); err != nil {
-			errs = append(errs, fmt.Errorf("network %s: %w", quoteName(name), err))
-		}
+		bridge := s.live.Bridge.Name
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := m.links.DestroyBridge(ctx, bridge); err != nil {
+				bridgeErr = fmt.Errorf("network %s: %w", quoteName(name), err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			rulesErr = m.engine.SetNetworkRules(ctx, name, nil)
+		}()
 	}
+	m.stopDnsmasqLocked(ctx, s)
+	wg.Wait()
+	errs = append(errs, rulesErr, bridgeErr)
 	if err := m.live.Delete(name); err != nil && !store.IsNotFound(err) {
 		errs = append(errs, fmt.Errorf("network %s: %w", quoteName(name), err))
 	}
@@ -793,7 +887,7 @@ func (m *Networks) Leases(name, mac string) ([]dbusapi.Lease, error) {
 		return nil, err
 	}
 	if s.live == nil {
-		return nil, fmt.Errorf("network %s: %w", quoteName(name), errInactive)
+		return nil, nil // no leases, as libvirt answers
 	}
 	if !s.live.ForwardMode().HasBridge() || !network.DnsmasqNeeded(s.live) {
 		return nil, nil

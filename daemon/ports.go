@@ -91,7 +91,7 @@ func (m *Networks) portLocked(name, id string) (*netState, *portState, error) {
 	}
 	p, ok := s.ports[want]
 	if !ok {
-		return nil, nil, fmt.Errorf("network %s has no port %s: %w", quoteName(name), id, dbusapi.ErrNotFound)
+		return nil, nil, dbusapi.Mark(fmt.Errorf("network %s has no port %s", quoteName(name), id), dbusapi.ErrNotFound)
 	}
 	return s, p, nil
 }
@@ -110,7 +110,7 @@ func (m *Networks) CreatePort(ctx context.Context, name string, xml []byte) (inf
 		return dbusapi.Port{}, err
 	}
 	if s.live == nil {
-		return dbusapi.Port{}, fmt.Errorf("network %s: %w", quoteName(name), errInactive)
+		return dbusapi.Port{}, errState(name, "not active")
 	}
 	def, err := network.ParsePort(xml)
 	if err != nil {
@@ -231,13 +231,13 @@ func (m *Networks) checkNewPortLocked(s *netState, def *network.Port) error {
 	}
 	for _, o := range m.nets {
 		if _, ok := o.ports[def.UUID]; ok {
-			return fmt.Errorf("port <uuid>%s</uuid> exists already on network %s: %w", def.UUID, quoteName(o.name()), dbusapi.ErrExists)
+			return dbusapi.Mark(fmt.Errorf("port <uuid>%s</uuid> exists already on network %s", def.UUID, quoteName(o.name())), dbusapi.ErrExists)
 		}
 	}
 	for _, id := range sortedKeys(s.ports) {
 		if o := s.ports[id]; o.def.MAC == def.MAC {
-			return fmt.Errorf("network %s: port <mac address=%q> is already used by port %s (%s): %w",
-				quoteName(s.name()), def.MAC, id, o.def.Plug.Dev, dbusapi.ErrExists)
+			return dbusapi.Mark(fmt.Errorf("network %s: port <mac address=%q> is already used by port %s (%s)",
+				quoteName(s.name()), def.MAC, id, o.def.Plug.Dev), dbusapi.ErrExists)
 		}
 	}
 	want := network.PlugNetwork
@@ -262,8 +262,8 @@ func (m *Networks) checkNewPortLocked(s *netState, def *network.Port) error {
 		for _, o := range m.nets {
 			for id, op := range o.ports {
 				if op.def.Plug != nil && op.def.Plug.Dev == dev {
-					return fmt.Errorf("network %s: port <plug dev=%q> is already port %s of network %s: %w",
-						quoteName(s.name()), dev, id, quoteName(o.name()), dbusapi.ErrExists)
+					return dbusapi.Mark(fmt.Errorf("network %s: port <plug dev=%q> is already port %s of network %s",
+						quoteName(s.name()), dev, id, quoteName(o.name())), dbusapi.ErrExists)
 				}
 			}
 		}

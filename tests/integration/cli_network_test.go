@@ -128,7 +128,7 @@ func TestCLINetwork(t *testing.T) {
 		t.Errorf("net-list --autostart:\n%s", r.stdout)
 	}
 	n.cli(t, 0, "", "net-autostart", "--disable", "clinet")
-	if r := n.cli(t, 1, "", "net-start", "clinet"); r.stderr != "error: failed to start network clinet: invalid: network \"clinet\": network is already active\n" {
+	if r := n.cli(t, 1, "", "net-start", "clinet"); r.stderr != "error: failed to start network clinet: invalid: network \"clinet\" is already active\n" {
 		t.Errorf("net-start of an active network: %v", r)
 	}
 	if got := infoField(n.cli(t, 0, "", "net-info", "clinet").stdout, "Active"); got != "yes" {
