@@ -74,18 +74,38 @@
 //
 // # Authorization
 //
-// Every call except Introspect, Peer and the Manager's Version property
-// is authorised by an Authorizer, by default polkitd (PolkitAuthorizer)
-// for the caller's system-bus-name: reading (List*, Lookup*,
-// GetXMLDesc, GetDHCPLeases, property reads, GetManagedObjects) needs
-// org.netwarden1.read, changing filters and bindings (define, undefine,
-// create, delete) org.netwarden1.nwfilter.manage, changing networks and
-// ports (define, create, start, destroy, undefine, setting Autostart,
-// creating and deleting ports) org.netwarden1.network.manage.
+// Every call except Introspect, Peer and the Manager's properties, and
+// every property write, is authorised by an Authorizer, by default
+// polkitd (PolkitAuthorizer) for the caller's system-bus-name, before it
+// changes anything. Each kind of object has a read action (listing,
+// lookups, GetXMLDesc, GetDHCPLeases, property reads) and a manage
+// action (define, create, start, destroy, undefine, delete, setting
+// Autostart): org.netwarden1.network.read and .network.manage for
+// networks and their ports, org.netwarden1.nwfilter.read and
+// .nwfilter.manage for filters, org.netwarden1.binding.read and
+// .binding.manage for bindings. GetManagedObjects lists the kinds the
+// caller may read.
+//
+// Each check carries polkit details naming its object as libvirt's
+// polkit access driver does, for rules.d rules (action.lookup):
+// network_name and network_uuid (network calls), plus port_uuid (port
+// calls), nwfilter_name and nwfilter_uuid (filter calls),
+// nwfilter_binding_portdev and nwfilter_binding_filter (binding calls).
+// A call naming an object that does not exist carries what it names; a
+// definition or creation carries what its XML says (read with the
+// daemon's own parser); a list carries none.
+//
+// A call with the message flag ALLOW_INTERACTIVE_AUTHORIZATION lets
+// polkitd ask an authentication agent (AllowUserInteraction), and may
+// wait DefaultInteractiveAuthTimeout for it; otherwise a check waits at
+// most DefaultAuthTimeout. Calls are served concurrently: a slow check
+// holds up only its own call.
+//
 // When polkitd cannot answer (not activatable, no owner, an error, or no
-// answer within DefaultAuthTimeout) root is allowed and everyone else
-// refused. A refusal is org.freedesktop.DBus.Error.AccessDenied with a
-// message naming the action.
+// answer in time) root is allowed and everyone else refused, reads
+// included; the first such answer is logged. A refusal is
+// org.freedesktop.DBus.Error.AccessDenied with a message naming the
+// action.
 //
 // # Errors
 //

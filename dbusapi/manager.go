@@ -3,6 +3,9 @@ package dbusapi
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strings"
+	"sync"
 
 	"github.com/godbus/dbus/v5"
 
@@ -20,9 +23,9 @@ type managerObject struct {
 
 // ListNWFilters returns the objects of all filters. No flags are
 // defined (as in libvirt's virConnectListAllNWFilters).
-func (o *managerObject) ListNWFilters(sender dbus.Sender, flags uint32) ([]dbus.ObjectPath, *dbus.Error) {
+func (o *managerObject) ListNWFilters(sender dbus.Sender, msg dbus.Message, flags uint32) ([]dbus.ObjectPath, *dbus.Error) {
 	var paths []dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
+	derr := o.s.call(callerOf(sender, msg), polkit.ActionNWFilterRead, func(ctx context.Context) error {
 		if err := checkFlags(flags, 0); err != nil {
 			return err
 		}
@@ -41,9 +44,11 @@ func (o *managerObject) ListNWFilters(sender dbus.Sender, flags uint32) ([]dbus.
 
 // NWFilterDefineXML defines or redefines a filter and returns its
 // object. libvirt-dbus's call has no flags argument, nor has this one.
-func (o *managerObject) NWFilterDefineXML(sender dbus.Sender, xml string) (dbus.ObjectPath, *dbus.Error) {
+func (o *managerObject) NWFilterDefineXML(sender dbus.Sender, msg dbus.Message, xml string) (dbus.ObjectPath, *dbus.Error) {
 	var path dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionNWFilterManage, func(ctx context.Context) error {
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNWFilterManage, func(ctx context.Context) (details, error) {
+		return o.s.filterXMLDetails(ctx, xml), nil
+	}, func(ctx context.Context) error {
 		f, created, err := o.s.m.DefineFilter(ctx, xml)
 		if f.Name != "" {
 			// Stored, even if err says it is not enforced.
@@ -56,33 +61,43 @@ func (o *managerObject) NWFilterDefineXML(sender dbus.Sender, xml string) (dbus.
 }
 
 // NWFilterLookupByName returns the object of the filter called name.
-func (o *managerObject) NWFilterLookupByName(sender dbus.Sender, name string) (dbus.ObjectPath, *dbus.Error) {
-	var path dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		f, err := o.s.m.LookupFilter(ctx, name)
-		path = NWFilterPath(f.UUID)
-		return err
-	})
-	return path, derr
+func (o *managerObject) NWFilterLookupByName(sender dbus.Sender, msg dbus.Message, name string) (dbus.ObjectPath, *dbus.Error) {
+	var f Filter
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNWFilterRead, func(ctx context.Context) (details, error) {
+		var err error
+		if f, err = o.s.m.LookupFilter(ctx, name); err != nil {
+			return details{}.add(polkit.DetailNWFilterName, name), err
+		}
+		return filterDetails(f), nil
+	}, noop)
+	if derr != nil {
+		return "", derr
+	}
+	return NWFilterPath(f.UUID), nil
 }
 
 // NWFilterLookupByUUID returns the object of the filter with the given
 // UUID (any case).
-func (o *managerObject) NWFilterLookupByUUID(sender dbus.Sender, uuid string) (dbus.ObjectPath, *dbus.Error) {
-	var path dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		f, err := o.s.m.LookupFilterByUUID(ctx, uuid)
-		path = NWFilterPath(f.UUID)
-		return err
-	})
-	return path, derr
+func (o *managerObject) NWFilterLookupByUUID(sender dbus.Sender, msg dbus.Message, uuid string) (dbus.ObjectPath, *dbus.Error) {
+	var f Filter
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNWFilterRead, func(ctx context.Context) (details, error) {
+		var err error
+		if f, err = o.s.m.LookupFilterByUUID(ctx, uuid); err != nil {
+			return details{}.add(polkit.DetailNWFilterUUID, strings.ToLower(uuid)), err
+		}
+		return filterDetails(f), nil
+	}, noop)
+	if derr != nil {
+		return "", derr
+	}
+	return NWFilterPath(f.UUID), nil
 }
 
 // ListNWFilterBindings returns the objects of all bindings. No flags are
 // defined (as in libvirt's virConnectListAllNWFilterBindings).
-func (o *managerObject) ListNWFilterBindings(sender dbus.Sender, flags uint32) ([]dbus.ObjectPath, *dbus.Error) {
+func (o *managerObject) ListNWFilterBindings(sender dbus.Sender, msg dbus.Message, flags uint32) ([]dbus.ObjectPath, *dbus.Error) {
 	var paths []dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
+	derr := o.s.call(callerOf(sender, msg), polkit.ActionBindingRead, func(ctx context.Context) error {
 		if err := checkFlags(flags, 0); err != nil {
 			return err
 		}
@@ -101,9 +116,11 @@ func (o *managerObject) ListNWFilterBindings(sender dbus.Sender, flags uint32) (
 
 // NWFilterBindingCreateXML creates a binding and returns its object once
 // the kernel enforces it. flags: 0 or BindingCreateValidate.
-func (o *managerObject) NWFilterBindingCreateXML(sender dbus.Sender, xml string, flags uint32) (dbus.ObjectPath, *dbus.Error) {
+func (o *managerObject) NWFilterBindingCreateXML(sender dbus.Sender, msg dbus.Message, xml string, flags uint32) (dbus.ObjectPath, *dbus.Error) {
 	var path dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionNWFilterManage, func(ctx context.Context) error {
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionBindingManage, func(context.Context) (details, error) {
+		return bindingXMLDetails(xml), nil
+	}, func(ctx context.Context) error {
 		if err := checkFlags(flags, BindingCreateValidate); err != nil {
 			return err
 		}
@@ -122,17 +139,19 @@ func (o *managerObject) NWFilterBindingCreateXML(sender dbus.Sender, xml string,
 
 // NWFilterBindingLookupByPortDev returns the object of the binding of
 // port.
-func (o *managerObject) NWFilterBindingLookupByPortDev(sender dbus.Sender, port string) (dbus.ObjectPath, *dbus.Error) {
-	var path dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		b, err := o.s.m.LookupBinding(ctx, port)
-		if err != nil {
-			return err
+func (o *managerObject) NWFilterBindingLookupByPortDev(sender dbus.Sender, msg dbus.Message, port string) (dbus.ObjectPath, *dbus.Error) {
+	var b Binding
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionBindingRead, func(ctx context.Context) (details, error) {
+		var err error
+		if b, err = o.s.m.LookupBinding(ctx, port); err != nil {
+			return details{}.add(polkit.DetailBindingPortDev, port), err
 		}
-		path = NWFilterBindingPath(b.PortDev)
-		return nil
-	})
-	return path, derr
+		return bindingDetails(b), nil
+	}, noop)
+	if derr != nil {
+		return "", derr
+	}
+	return NWFilterBindingPath(b.PortDev), nil
 }
 
 // filterDefined announces a definition: a new object (InterfacesAdded)
@@ -180,28 +199,66 @@ type objectManager struct {
 }
 
 // GetManagedObjects implements org.freedesktop.DBus.ObjectManager. Each
-// object is listed with its netwarden interface only.
-func (o *objectManager) GetManagedObjects(sender dbus.Sender) (map[dbus.ObjectPath]map[string]map[string]dbus.Variant, *dbus.Error) {
+// object is listed with its netwarden interface only. Each kind of
+// object is listed if the caller may read it (ActionNWFilterRead,
+// ActionBindingRead, ActionNetworkRead, asked at the same time); a
+// caller that may read none is refused.
+func (o *objectManager) GetManagedObjects(sender dbus.Sender, msg dbus.Message) (map[dbus.ObjectPath]map[string]map[string]dbus.Variant, *dbus.Error) {
+	c := callerOf(sender, msg)
+	kinds := []struct {
+		action string
+		add    func(ctx context.Context, objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant) error
+	}{
+		{polkit.ActionNWFilterRead, func(ctx context.Context, objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant) error {
+			fs, err := o.s.m.Filters(ctx)
+			for _, f := range fs {
+				objs[NWFilterPath(f.UUID)] = map[string]map[string]dbus.Variant{NWFilterInterface: propertyValues(nwfilterSpec(f))}
+			}
+			return err
+		}},
+		{polkit.ActionBindingRead, func(ctx context.Context, objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant) error {
+			bs, err := o.s.m.Bindings(ctx)
+			for _, b := range bs {
+				objs[NWFilterBindingPath(b.PortDev)] = map[string]map[string]dbus.Variant{NWFilterBindingInterface: propertyValues(nwfilterBindingSpec(b))}
+			}
+			return err
+		}},
+		{polkit.ActionNetworkRead, o.s.managedNetworks},
+	}
+	// Each kind in its own call, so that a refusal of one leaves out its
+	// objects only; all at once, so that a slow polkitd is waited for once.
+	parts := make([]map[dbus.ObjectPath]map[string]map[string]dbus.Variant, len(kinds))
+	errs := make([]*dbus.Error, len(kinds))
+	var wg sync.WaitGroup
+	for i, k := range kinds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			part := map[dbus.ObjectPath]map[string]map[string]dbus.Variant{}
+			errs[i] = o.s.call(c, k.action, func(ctx context.Context) error { return k.add(ctx, part) })
+			parts[i] = part
+		}()
+	}
+	wg.Wait()
 	objs := map[dbus.ObjectPath]map[string]map[string]dbus.Variant{}
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		fs, err := o.s.m.Filters(ctx)
-		if err != nil {
-			return err
+	allowed := 0
+	for i, part := range parts {
+		switch {
+		case errs[i] == nil:
+			maps.Copy(objs, part)
+			allowed++
+		case errs[i].Name != ErrorAccessDenied:
+			return nil, errs[i]
 		}
-		bs, err := o.s.m.Bindings(ctx)
-		if err != nil {
-			return err
-		}
-		for _, f := range fs {
-			objs[NWFilterPath(f.UUID)] = map[string]map[string]dbus.Variant{NWFilterInterface: propertyValues(nwfilterSpec(f))}
-		}
-		for _, b := range bs {
-			objs[NWFilterBindingPath(b.PortDev)] = map[string]map[string]dbus.Variant{NWFilterBindingInterface: propertyValues(nwfilterBindingSpec(b))}
-		}
-		return o.s.managedNetworks(ctx, objs)
-	})
-	return objs, derr
+	}
+	if allowed == 0 {
+		return nil, errs[0]
+	}
+	return objs, nil
 }
+
+// noop is the work of a call whose resolver did it all (a lookup).
+func noop(context.Context) error { return nil }
 
 // notFoundAt is the error for a call on an object that does not exist
 // (any more).

@@ -3,6 +3,7 @@ package dbusapi
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/godbus/dbus/v5"
 
@@ -17,9 +18,9 @@ import (
 
 // ListNetworks returns the objects of the networks that flags select
 // (see MatchNetwork; 0 selects all).
-func (o *managerObject) ListNetworks(sender dbus.Sender, flags uint32) ([]dbus.ObjectPath, *dbus.Error) {
+func (o *managerObject) ListNetworks(sender dbus.Sender, msg dbus.Message, flags uint32) ([]dbus.ObjectPath, *dbus.Error) {
 	var paths []dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
+	derr := o.s.call(callerOf(sender, msg), polkit.ActionNetworkRead, func(ctx context.Context) error {
 		if err := checkFlags(flags, listNetworksAll); err != nil {
 			return err
 		}
@@ -41,9 +42,11 @@ func (o *managerObject) ListNetworks(sender dbus.Sender, flags uint32) ([]dbus.O
 // NetworkDefineXML defines or redefines a persistent network and
 // returns its object. libvirt-dbus's call has no flags argument, nor has
 // this one.
-func (o *managerObject) NetworkDefineXML(sender dbus.Sender, xml string) (dbus.ObjectPath, *dbus.Error) {
+func (o *managerObject) NetworkDefineXML(sender dbus.Sender, msg dbus.Message, xml string) (dbus.ObjectPath, *dbus.Error) {
 	var path dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionNetworkManage, func(ctx context.Context) error {
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkManage, func(ctx context.Context) (details, error) {
+		return o.s.networkXMLDetails(ctx, xml), nil
+	}, func(ctx context.Context) error {
 		before := o.s.networksByUUID(ctx)
 		n, created, err := o.s.m.DefineNetwork(ctx, xml)
 		if err != nil {
@@ -64,9 +67,11 @@ func (o *managerObject) NetworkDefineXML(sender dbus.Sender, xml string) (dbus.O
 // NetworkCreateXML creates and starts a transient network and returns
 // its object. libvirt-dbus's call has no flags argument, nor has this
 // one.
-func (o *managerObject) NetworkCreateXML(sender dbus.Sender, xml string) (dbus.ObjectPath, *dbus.Error) {
+func (o *managerObject) NetworkCreateXML(sender dbus.Sender, msg dbus.Message, xml string) (dbus.ObjectPath, *dbus.Error) {
 	var path dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionNetworkManage, func(ctx context.Context) error {
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkManage, func(ctx context.Context) (details, error) {
+		return o.s.networkXMLDetails(ctx, xml), nil
+	}, func(ctx context.Context) error {
 		before := o.s.networksByUUID(ctx)
 		n, err := o.s.m.CreateNetwork(ctx, xml)
 		if err != nil {
@@ -85,32 +90,36 @@ func (o *managerObject) NetworkCreateXML(sender dbus.Sender, xml string) (dbus.O
 }
 
 // NetworkLookupByName returns the object of the network called name.
-func (o *managerObject) NetworkLookupByName(sender dbus.Sender, name string) (dbus.ObjectPath, *dbus.Error) {
-	var path dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		n, err := o.s.m.LookupNetwork(ctx, name)
-		if err != nil {
-			return err
+func (o *managerObject) NetworkLookupByName(sender dbus.Sender, msg dbus.Message, name string) (dbus.ObjectPath, *dbus.Error) {
+	var n Network
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkRead, func(ctx context.Context) (details, error) {
+		var err error
+		if n, err = o.s.m.LookupNetwork(ctx, name); err != nil {
+			return details{}.add(polkit.DetailNetworkName, name), err
 		}
-		path = NetworkPath(n.UUID)
-		return nil
-	})
-	return path, derr
+		return networkDetails(n), nil
+	}, noop)
+	if derr != nil {
+		return "", derr
+	}
+	return NetworkPath(n.UUID), nil
 }
 
 // NetworkLookupByUUID returns the object of the network with the given
 // UUID (any case).
-func (o *managerObject) NetworkLookupByUUID(sender dbus.Sender, uuid string) (dbus.ObjectPath, *dbus.Error) {
-	var path dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		n, err := o.s.m.LookupNetworkByUUID(ctx, uuid)
-		if err != nil {
-			return err
+func (o *managerObject) NetworkLookupByUUID(sender dbus.Sender, msg dbus.Message, uuid string) (dbus.ObjectPath, *dbus.Error) {
+	var n Network
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkRead, func(ctx context.Context) (details, error) {
+		var err error
+		if n, err = o.s.m.LookupNetworkByUUID(ctx, uuid); err != nil {
+			return details{}.add(polkit.DetailNetworkUUID, strings.ToLower(uuid)), err
 		}
-		path = NetworkPath(n.UUID)
-		return nil
-	})
-	return path, derr
+		return networkDetails(n), nil
+	}, noop)
+	if derr != nil {
+		return "", derr
+	}
+	return NetworkPath(n.UUID), nil
 }
 
 // networksByUUID returns the networks by object path, to compare with
@@ -169,6 +178,31 @@ func (s *Server) lookupPortAt(ctx context.Context, path dbus.ObjectPath) (Port, 
 	return withNetwork(n, p), err
 }
 
+// networkAt returns a resolver for the network at path, which it stores
+// in *n.
+func (s *Server) networkAt(path dbus.ObjectPath, n *Network) resolver {
+	return func(ctx context.Context) (details, error) {
+		var err error
+		if *n, err = s.lookupNetworkAt(ctx, path); err != nil {
+			_, uuid, _ := parseNetworkPath(path)
+			return details{}.add(polkit.DetailNetworkUUID, uuid), err
+		}
+		return networkDetails(*n), nil
+	}
+}
+
+// portAt returns a resolver for the port at path, which it stores in *p.
+func (s *Server) portAt(path dbus.ObjectPath, p *Port) resolver {
+	return func(ctx context.Context) (details, error) {
+		var err error
+		if *p, err = s.lookupPortAt(ctx, path); err != nil {
+			_, netUUID, portUUID := parseNetworkPath(path)
+			return details{}.add(polkit.DetailNetworkUUID, netUUID).add(polkit.DetailPortUUID, portUUID), err
+		}
+		return portDetails(*p), nil
+	}
+}
+
 // portPath returns the object of port p of network n.
 func portPath(n Network, p Port) dbus.ObjectPath {
 	return NetworkPortPath(n.UUID, p.UUID)
@@ -184,12 +218,9 @@ func withNetwork(n Network, p Port) Port {
 // networkSpecAt is networkSpec for the network whose object is path,
 // with Autostart writable.
 func (s *Server) networkSpecAt(n Network, path dbus.ObjectPath) ifaceSpec {
-	return networkSpec(n, func(sender dbus.Sender, autostart bool) *dbus.Error {
-		return s.call(sender, polkit.ActionNetworkManage, func(ctx context.Context) error {
-			n, err := s.lookupNetworkAt(ctx, path)
-			if err != nil {
-				return err
-			}
+	return networkSpec(n, func(c caller, autostart bool) *dbus.Error {
+		var n Network
+		return s.callOn(c, polkit.ActionNetworkManage, s.networkAt(path, &n), func(ctx context.Context) error {
 			if err := s.m.SetNetworkAutostart(ctx, n.Name, autostart); err != nil {
 				return err
 			}
@@ -269,11 +300,8 @@ type networkObjects struct {
 
 // Create starts the network (libvirt's virNetworkCreate).
 func (o *networkObjects) Create(sender dbus.Sender, msg dbus.Message) *dbus.Error {
-	return o.s.call(sender, polkit.ActionNetworkManage, func(ctx context.Context) error {
-		n, err := o.s.lookupNetworkAt(ctx, callPath(msg))
-		if err != nil {
-			return err
-		}
+	var n Network
+	return o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkManage, o.s.networkAt(callPath(msg), &n), func(ctx context.Context) error {
 		if err := o.s.m.StartNetwork(ctx, n.Name); err != nil {
 			return err
 		}
@@ -285,11 +313,8 @@ func (o *networkObjects) Create(sender dbus.Sender, msg dbus.Message) *dbus.Erro
 
 // Destroy stops the network; a transient network is gone afterwards.
 func (o *networkObjects) Destroy(sender dbus.Sender, msg dbus.Message) *dbus.Error {
-	return o.s.call(sender, polkit.ActionNetworkManage, func(ctx context.Context) error {
-		n, err := o.s.lookupNetworkAt(ctx, callPath(msg))
-		if err != nil {
-			return err
-		}
+	var n Network
+	return o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkManage, o.s.networkAt(callPath(msg), &n), func(ctx context.Context) error {
 		ports, _ := o.s.m.Ports(ctx, n.Name)
 		if err := o.s.m.DestroyNetwork(ctx, n.Name); err != nil {
 			return err
@@ -303,11 +328,8 @@ func (o *networkObjects) Destroy(sender dbus.Sender, msg dbus.Message) *dbus.Err
 
 // Undefine removes the network's persistent definition.
 func (o *networkObjects) Undefine(sender dbus.Sender, msg dbus.Message) *dbus.Error {
-	return o.s.call(sender, polkit.ActionNetworkManage, func(ctx context.Context) error {
-		n, err := o.s.lookupNetworkAt(ctx, callPath(msg))
-		if err != nil {
-			return err
-		}
+	var n Network
+	return o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkManage, o.s.networkAt(callPath(msg), &n), func(ctx context.Context) error {
 		if err := o.s.m.UndefineNetwork(ctx, n.Name); err != nil {
 			return err
 		}
@@ -321,14 +343,12 @@ func (o *networkObjects) Undefine(sender dbus.Sender, msg dbus.Message) *dbus.Er
 // NetworkXMLInactive the persistent one.
 func (o *networkObjects) GetXMLDesc(sender dbus.Sender, msg dbus.Message, flags uint32) (string, *dbus.Error) {
 	var xml string
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		n, err := o.s.lookupNetworkAt(ctx, callPath(msg))
-		if err != nil {
-			return err
-		}
+	var n Network
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkRead, o.s.networkAt(callPath(msg), &n), func(ctx context.Context) error {
 		if err := checkFlags(flags, NetworkXMLInactive); err != nil {
 			return err
 		}
+		var err error
 		xml, err = o.s.m.NetworkXML(ctx, n.Name, flags&NetworkXMLInactive != 0)
 		return err
 	})
@@ -340,14 +360,12 @@ func (o *networkObjects) GetXMLDesc(sender dbus.Sender, msg dbus.Message, flags 
 // virNetworkGetDHCPLeases).
 func (o *networkObjects) GetDHCPLeases(sender dbus.Sender, msg dbus.Message, mac string, flags uint32) ([]Lease, *dbus.Error) {
 	var leases []Lease
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		n, err := o.s.lookupNetworkAt(ctx, callPath(msg))
-		if err != nil {
-			return err
-		}
+	var n Network
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkRead, o.s.networkAt(callPath(msg), &n), func(ctx context.Context) error {
 		if err := checkFlags(flags, 0); err != nil {
 			return err
 		}
+		var err error
 		leases, err = o.s.m.NetworkLeases(ctx, n.Name, mac)
 		if leases == nil {
 			leases = []Lease{}
@@ -361,11 +379,8 @@ func (o *networkObjects) GetDHCPLeases(sender dbus.Sender, msg dbus.Message, mac
 // defined (as in libvirt's virNetworkListAllPorts).
 func (o *networkObjects) ListPorts(sender dbus.Sender, msg dbus.Message, flags uint32) ([]dbus.ObjectPath, *dbus.Error) {
 	var paths []dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		n, err := o.s.lookupNetworkAt(ctx, callPath(msg))
-		if err != nil {
-			return err
-		}
+	var n Network
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkRead, o.s.networkAt(callPath(msg), &n), func(ctx context.Context) error {
 		if err := checkFlags(flags, 0); err != nil {
 			return err
 		}
@@ -386,11 +401,15 @@ func (o *networkObjects) ListPorts(sender dbus.Sender, msg dbus.Message, flags u
 // once it is plugged and filtered. flags: 0 or PortCreateValidate.
 func (o *networkObjects) PortCreateXML(sender dbus.Sender, msg dbus.Message, xml string, flags uint32) (dbus.ObjectPath, *dbus.Error) {
 	var path dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionNetworkManage, func(ctx context.Context) error {
-		n, err := o.s.lookupNetworkAt(ctx, callPath(msg))
+	var n Network
+	resolve := func(ctx context.Context) (details, error) {
+		d, err := o.s.networkAt(callPath(msg), &n)(ctx)
 		if err != nil {
-			return err
+			return d, err
 		}
+		return portXMLDetails(n, xml), nil
+	}
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkManage, resolve, func(ctx context.Context) error {
 		if err := checkFlags(flags, PortCreateValidate); err != nil {
 			return err
 		}
@@ -409,20 +428,22 @@ func (o *networkObjects) PortCreateXML(sender dbus.Sender, msg dbus.Message, xml
 // PortLookupByUUID returns the object of the network's port with the
 // given UUID (any case).
 func (o *networkObjects) PortLookupByUUID(sender dbus.Sender, msg dbus.Message, uuid string) (dbus.ObjectPath, *dbus.Error) {
-	var path dbus.ObjectPath
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		n, err := o.s.lookupNetworkAt(ctx, callPath(msg))
+	var n Network
+	var p Port
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkRead, func(ctx context.Context) (details, error) {
+		d, err := o.s.networkAt(callPath(msg), &n)(ctx)
 		if err != nil {
-			return err
+			return d, err
 		}
-		p, err := o.s.m.LookupPort(ctx, n.Name, uuid)
-		if err != nil {
-			return err
+		if p, err = o.s.m.LookupPort(ctx, n.Name, uuid); err != nil {
+			return d.add(polkit.DetailPortUUID, strings.ToLower(uuid)), err
 		}
-		path = portPath(n, p)
-		return nil
-	})
-	return path, derr
+		return portDetails(withNetwork(n, p)), nil
+	}, noop)
+	if derr != nil {
+		return "", derr
+	}
+	return portPath(n, p), nil
 }
 
 // portObjects serves NetworkPortInterface on every port object.
@@ -434,11 +455,8 @@ type portObjects struct {
 // (as in libvirt's virNetworkPortGetXMLDesc).
 func (o *portObjects) GetXMLDesc(sender dbus.Sender, msg dbus.Message, flags uint32) (string, *dbus.Error) {
 	var xml string
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		p, err := o.s.lookupPortAt(ctx, callPath(msg))
-		if err != nil {
-			return err
-		}
+	var p Port
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkRead, o.s.portAt(callPath(msg), &p), func(ctx context.Context) error {
 		if err := checkFlags(flags, 0); err != nil {
 			return err
 		}
@@ -450,12 +468,9 @@ func (o *portObjects) GetXMLDesc(sender dbus.Sender, msg dbus.Message, flags uin
 
 // Delete removes the port.
 func (o *portObjects) Delete(sender dbus.Sender, msg dbus.Message) *dbus.Error {
-	return o.s.call(sender, polkit.ActionNetworkManage, func(ctx context.Context) error {
-		path := callPath(msg)
-		p, err := o.s.lookupPortAt(ctx, path)
-		if err != nil {
-			return err
-		}
+	path := callPath(msg)
+	var p Port
+	return o.s.callOn(callerOf(sender, msg), polkit.ActionNetworkManage, o.s.portAt(path, &p), func(ctx context.Context) error {
 		if err := o.s.m.DeletePort(ctx, p.Network, p.UUID); err != nil {
 			return err
 		}
@@ -468,23 +483,26 @@ func (o *portObjects) Delete(sender dbus.Sender, msg dbus.Message) *dbus.Error {
 // path below NetworkPathPrefix, a network or a port, with the current
 // values of its properties. The node holding a network's ports has
 // none: ok is false.
-func (s *Server) networkTreeSpec(ctx context.Context, path dbus.ObjectPath) (spec ifaceSpec, ok bool, err error) {
+func (s *Server) networkTreeSpec(ctx context.Context, path dbus.ObjectPath) (spec ifaceSpec, d details, ok bool, err error) {
 	kind, uuid, _ := parseNetworkPath(path)
 	switch kind {
 	case networkObject:
-		n, err := s.lookupNetworkAt(ctx, path)
-		return s.networkSpecAt(n, path), true, err
+		var n Network
+		d, err := s.networkAt(path, &n)(ctx)
+		return s.networkSpecAt(n, path), d, true, err
 	case networkPortsObject:
-		_, err := s.lookupNetworkByPath(ctx, uuid, NetworkPath(uuid))
+		var n Network
+		d, err := s.networkAt(NetworkPath(uuid), &n)(ctx)
 		if ErrorName(err) == ErrorUnknownObject {
 			err = notFoundAt(path)
 		}
-		return ifaceSpec{}, false, err
+		return ifaceSpec{}, d, false, err
 	case networkPortObject:
-		p, err := s.lookupPortAt(ctx, path)
-		return networkPortSpec(p), true, err
+		var p Port
+		d, err := s.portAt(path, &p)(ctx)
+		return networkPortSpec(p), d, true, err
 	}
-	return ifaceSpec{}, false, notFoundAt(path)
+	return ifaceSpec{}, nil, false, notFoundAt(path)
 }
 
 // networkTreeChildren returns the child nodes of an object below (or
@@ -528,7 +546,7 @@ func (s *Server) introspectNetworkTree(ctx context.Context, path dbus.ObjectPath
 		}
 		return introspectionXML([]ifaceSpec{introspectableSpec, peerSpec}, children...)
 	}
-	spec, ok, err := s.networkTreeSpec(ctx, path)
+	spec, _, ok, err := s.networkTreeSpec(ctx, path)
 	if err != nil {
 		return "", err
 	}

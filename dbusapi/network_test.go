@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -255,16 +256,21 @@ func (f *netFake) DeletePort(_ context.Context, network, uuid string) error {
 	return Mark(errors.New("no such port"), ErrNotFound)
 }
 
-// recordingAuth allows everything but deny and records the actions asked.
+// recordingAuth allows everything but deny and records the requests.
 type recordingAuth struct {
+	mu      sync.Mutex
 	deny    string
 	actions []string
+	reqs    []AuthRequest
 }
 
-func (a *recordingAuth) Authorize(_ context.Context, _, action string) error {
-	a.actions = append(a.actions, action)
-	if action == a.deny {
-		return &DeniedError{Action: action, Reason: "test"}
+func (a *recordingAuth) Authorize(_ context.Context, req AuthRequest) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.actions = append(a.actions, req.Action)
+	a.reqs = append(a.reqs, req)
+	if req.Action == a.deny {
+		return &DeniedError{Action: req.Action, Reason: "test"}
 	}
 	return nil
 }
@@ -328,7 +334,7 @@ func TestListNetworks(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc.flags), func(t *testing.T) {
 			s, em, auth := newTestServer(t, newNetFake())
-			got, derr := (&managerObject{s: s}).ListNetworks(":1.1", tc.flags)
+			got, derr := (&managerObject{s: s}).ListNetworks(":1.1", dbus.Message{}, tc.flags)
 			if errName(derr) != tc.wantErr {
 				t.Fatalf("error %v, want %q", derr, tc.wantErr)
 			}
@@ -339,7 +345,7 @@ func TestListNetworks(t *testing.T) {
 			if tc.wantErr == "" && !slices.Equal(got, want) {
 				t.Errorf("got %v, want %v", got, want)
 			}
-			if !slices.Equal(auth.actions, []string{polkit.ActionRead}) || len(em.signals) != 0 {
+			if !slices.Equal(auth.actions, []string{polkit.ActionNetworkRead}) || len(em.signals) != 0 {
 				t.Errorf("actions %v, signals %v", auth.actions, em.signals)
 			}
 		})
@@ -353,7 +359,7 @@ func TestNetworkCalls(t *testing.T) {
 	def, idle, tmp := NetworkPath(netUUID("default")), NetworkPath(netUUID("idle")), NetworkPath(netUUID("tmp"))
 	vnet0 := NetworkPortPath(netUUID("tmp"), portUUID("vnet0"))
 	gone := NetworkPath("99999999-0000-4000-8000-000000000000")
-	manage, read := polkit.ActionNetworkManage, polkit.ActionRead
+	manage, read := polkit.ActionNetworkManage, polkit.ActionNetworkRead
 	mgr := func(s *Server) *managerObject { return &managerObject{s: s} }
 	nets := func(s *Server) *networkObjects { return &networkObjects{s: s} }
 	ports := func(s *Server) *portObjects { return &portObjects{s: s} }
@@ -368,37 +374,37 @@ func TestNetworkCalls(t *testing.T) {
 		check   func(t *testing.T, f *netFake)
 	}{
 		{name: "define new", call: func(s *Server) (any, *dbus.Error) {
-			return mgr(s).NetworkDefineXML(":1.1", "<network><name>new</name></network>")
+			return mgr(s).NetworkDefineXML(":1.1", dbus.Message{}, "<network><name>new</name></network>")
 		}, action: manage, want: NetworkPath(netUUID("new")),
 			signals: []string{"InterfacesAdded " + string(NetworkPath(netUUID("new"))), "NetworkEvent " + string(NetworkPath(netUUID("new"))) + " 0"}},
 		{name: "redefine transient makes it persistent", call: func(s *Server) (any, *dbus.Error) {
-			return mgr(s).NetworkDefineXML(":1.1", "<network><name>tmp</name></network>")
+			return mgr(s).NetworkDefineXML(":1.1", dbus.Message{}, "<network><name>tmp</name></network>")
 		}, action: manage, want: tmp,
 			signals: []string{"PropertiesChanged " + string(tmp) + " Persistent=true", "NetworkEvent " + string(tmp) + " 0"}},
 		{name: "redefine, nothing changes", call: func(s *Server) (any, *dbus.Error) {
-			return mgr(s).NetworkDefineXML(":1.1", "<network><name>idle</name></network>")
+			return mgr(s).NetworkDefineXML(":1.1", dbus.Message{}, "<network><name>idle</name></network>")
 		}, action: manage, want: idle, signals: []string{"NetworkEvent " + string(idle) + " 0"}},
 		{name: "define unsupported", setup: func(f *netFake) {
 			f.fail["DefineNetwork"] = fmt.Errorf("network x: %w", Mark(errors.New("forward mode hostdev"), ErrNotSupported))
 		}, call: func(s *Server) (any, *dbus.Error) {
-			return mgr(s).NetworkDefineXML(":1.1", "<network><name>x</name></network>")
+			return mgr(s).NetworkDefineXML(":1.1", dbus.Message{}, "<network><name>x</name></network>")
 		}, action: manage, wantErr: ErrorNotSupported},
 		{name: "create", call: func(s *Server) (any, *dbus.Error) {
-			return mgr(s).NetworkCreateXML(":1.1", "<network><name>new</name></network>")
+			return mgr(s).NetworkCreateXML(":1.1", dbus.Message{}, "<network><name>new</name></network>")
 		}, action: manage, want: NetworkPath(netUUID("new")),
 			signals: []string{"InterfacesAdded " + string(NetworkPath(netUUID("new"))), "NetworkEvent " + string(NetworkPath(netUUID("new"))) + " 2"}},
 		{name: "create exists", call: func(s *Server) (any, *dbus.Error) {
-			return mgr(s).NetworkCreateXML(":1.1", "<network><name>idle</name></network>")
+			return mgr(s).NetworkCreateXML(":1.1", dbus.Message{}, "<network><name>idle</name></network>")
 		}, action: manage, wantErr: ErrorExists},
-		{name: "lookup by name", call: func(s *Server) (any, *dbus.Error) { return mgr(s).NetworkLookupByName(":1.1", "idle") },
+		{name: "lookup by name", call: func(s *Server) (any, *dbus.Error) { return mgr(s).NetworkLookupByName(":1.1", dbus.Message{}, "idle") },
 			action: read, want: idle},
-		{name: "lookup by name missing", call: func(s *Server) (any, *dbus.Error) { return mgr(s).NetworkLookupByName(":1.1", "nope") },
+		{name: "lookup by name missing", call: func(s *Server) (any, *dbus.Error) { return mgr(s).NetworkLookupByName(":1.1", dbus.Message{}, "nope") },
 			action: read, wantErr: ErrorNotFound},
 		{name: "lookup by UUID any case", call: func(s *Server) (any, *dbus.Error) {
-			return mgr(s).NetworkLookupByUUID(":1.1", strings.ToUpper(netUUID("default")))
+			return mgr(s).NetworkLookupByUUID(":1.1", dbus.Message{}, strings.ToUpper(netUUID("default")))
 		}, action: read, want: def},
 		{name: "lookup by UUID missing", call: func(s *Server) (any, *dbus.Error) {
-			return mgr(s).NetworkLookupByUUID(":1.1", "99999999-0000-4000-8000-000000000000")
+			return mgr(s).NetworkLookupByUUID(":1.1", dbus.Message{}, "99999999-0000-4000-8000-000000000000")
 		}, action: read, wantErr: ErrorNotFound},
 
 		{name: "start", call: func(s *Server) (any, *dbus.Error) { return nil, nets(s).Create(":1.1", at(idle)) },
@@ -625,7 +631,7 @@ func TestNetworkIntrospection(t *testing.T) {
 // ports with their properties.
 func TestManagedObjectsWithNetworks(t *testing.T) {
 	s, _, _ := newTestServer(t, newNetFake())
-	objs, derr := (&objectManager{s: s}).GetManagedObjects(":1.1")
+	objs, derr := (&objectManager{s: s}).GetManagedObjects(":1.1", dbus.Message{})
 	if derr != nil {
 		t.Fatal(derr)
 	}

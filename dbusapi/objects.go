@@ -51,21 +51,61 @@ func (s *Server) lookupBindingAt(ctx context.Context, path dbus.ObjectPath) (Bin
 }
 
 // objectSpec returns the netwarden interface of the object at path below
-// root, with the current values of its properties.
-func (s *Server) objectSpec(ctx context.Context, root, path dbus.ObjectPath) (ifaceSpec, error) {
-	if root == NetworkPathPrefix {
-		spec, ok, err := s.networkTreeSpec(ctx, path)
+// root, with the current values of its properties, and the object's
+// polkit details (those its path gives when it cannot be found).
+func (s *Server) objectSpec(ctx context.Context, root, path dbus.ObjectPath) (ifaceSpec, details, error) {
+	switch root {
+	case NetworkPathPrefix:
+		spec, d, ok, err := s.networkTreeSpec(ctx, path)
 		if err == nil && !ok {
 			err = dbus.NewError(ErrorUnknownInterface, []any{fmt.Sprintf("object %s has no properties", path)})
 		}
-		return spec, err
+		return spec, d, err
+	case NWFilterPathPrefix:
+		var f Filter
+		d, err := s.filterAt(path, &f)(ctx)
+		return nwfilterSpec(f), d, err
 	}
-	if root == NWFilterPathPrefix {
-		f, err := s.lookupFilterAt(ctx, path)
-		return nwfilterSpec(f), err
+	var b Binding
+	d, err := s.bindingAt(path, &b)(ctx)
+	return nwfilterBindingSpec(b), d, err
+}
+
+// readAction is the action reading the objects below root needs.
+func readAction(root dbus.ObjectPath) string {
+	switch root {
+	case NetworkPathPrefix:
+		return polkit.ActionNetworkRead
+	case NWFilterPathPrefix:
+		return polkit.ActionNWFilterRead
 	}
-	b, err := s.lookupBindingAt(ctx, path)
-	return nwfilterBindingSpec(b), err
+	return polkit.ActionBindingRead
+}
+
+// filterAt returns a resolver for the filter at path, which it stores in
+// *f.
+func (s *Server) filterAt(path dbus.ObjectPath, f *Filter) resolver {
+	return func(ctx context.Context) (details, error) {
+		var err error
+		if *f, err = s.lookupFilterAt(ctx, path); err != nil {
+			uuid, _ := nwfilterUUID(path)
+			return details{}.add(polkit.DetailNWFilterUUID, uuid), err
+		}
+		return filterDetails(*f), nil
+	}
+}
+
+// bindingAt returns a resolver for the binding at path, which it stores
+// in *b.
+func (s *Server) bindingAt(path dbus.ObjectPath, b *Binding) resolver {
+	return func(ctx context.Context) (details, error) {
+		var err error
+		if *b, err = s.lookupBindingAt(ctx, path); err != nil {
+			port, _ := bindingPort(path)
+			return details{}.add(polkit.DetailBindingPortDev, port), err
+		}
+		return bindingDetails(*b), nil
+	}
 }
 
 // nwfilterObjects serves NWFilterInterface on every filter object. Its
@@ -80,11 +120,8 @@ type nwfilterObjects struct {
 // libvirt's virNWFilterGetXMLDesc).
 func (o *nwfilterObjects) GetXMLDesc(sender dbus.Sender, msg dbus.Message, flags uint32) (string, *dbus.Error) {
 	var xml string
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		f, err := o.s.lookupFilterAt(ctx, callPath(msg))
-		if err != nil {
-			return err
-		}
+	var f Filter
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionNWFilterRead, o.s.filterAt(callPath(msg), &f), func(ctx context.Context) error {
 		if err := checkFlags(flags, 0); err != nil {
 			return err
 		}
@@ -96,11 +133,8 @@ func (o *nwfilterObjects) GetXMLDesc(sender dbus.Sender, msg dbus.Message, flags
 
 // Undefine removes the filter's definition.
 func (o *nwfilterObjects) Undefine(sender dbus.Sender, msg dbus.Message) *dbus.Error {
-	return o.s.call(sender, polkit.ActionNWFilterManage, func(ctx context.Context) error {
-		f, err := o.s.lookupFilterAt(ctx, callPath(msg))
-		if err != nil {
-			return err
-		}
+	var f Filter
+	return o.s.callOn(callerOf(sender, msg), polkit.ActionNWFilterManage, o.s.filterAt(callPath(msg), &f), func(ctx context.Context) error {
 		if err := o.s.m.UndefineFilter(ctx, f.Name); err != nil {
 			return err
 		}
@@ -123,11 +157,8 @@ type bindingObjects struct {
 // libvirt's virNWFilterBindingGetXMLDesc).
 func (o *bindingObjects) GetXMLDesc(sender dbus.Sender, msg dbus.Message, flags uint32) (string, *dbus.Error) {
 	var xml string
-	derr := o.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		b, err := o.s.lookupBindingAt(ctx, callPath(msg))
-		if err != nil {
-			return err
-		}
+	var b Binding
+	derr := o.s.callOn(callerOf(sender, msg), polkit.ActionBindingRead, o.s.bindingAt(callPath(msg), &b), func(ctx context.Context) error {
 		if err := checkFlags(flags, 0); err != nil {
 			return err
 		}
@@ -139,12 +170,9 @@ func (o *bindingObjects) GetXMLDesc(sender dbus.Sender, msg dbus.Message, flags 
 
 // Delete removes the binding.
 func (o *bindingObjects) Delete(sender dbus.Sender, msg dbus.Message) *dbus.Error {
-	return o.s.call(sender, polkit.ActionNWFilterManage, func(ctx context.Context) error {
-		path := callPath(msg)
-		b, err := o.s.lookupBindingAt(ctx, path)
-		if err != nil {
-			return err
-		}
+	path := callPath(msg)
+	var b Binding
+	return o.s.callOn(callerOf(sender, msg), polkit.ActionBindingManage, o.s.bindingAt(path, &b), func(ctx context.Context) error {
 		if err := o.s.m.DeleteBinding(ctx, b.PortDev); err != nil {
 			return err
 		}
@@ -184,7 +212,7 @@ func (i *subtreeIntrospectable) Introspect(msg dbus.Message) (string, *dbus.Erro
 		}
 	} else {
 		var spec ifaceSpec
-		spec, err = i.s.objectSpec(ctx, i.root, path)
+		spec, _, err = i.s.objectSpec(ctx, i.root, path)
 		if err == nil {
 			doc, err = introspectionXML(append(standardSpecs(), spec))
 		}
@@ -211,33 +239,35 @@ func (i *subtreeIntrospectable) children(ctx context.Context) ([]string, error) 
 
 // subtreeProperties implements org.freedesktop.DBus.Properties on every
 // object below root, from the same table as its introspection.
-// Reading needs org.netwarden1.read.
+// Reading needs the read action of the object's kind (readAction), with
+// its details.
 type subtreeProperties struct {
 	s    *Server
 	root dbus.ObjectPath
 }
 
-// resolve returns the properties of the object a call was made on.
-func (p *subtreeProperties) resolve(ctx context.Context, msg dbus.Message) (*properties, error) {
-	path := callPath(msg)
-	if path == p.root {
-		return nil, dbus.NewError(ErrorUnknownInterface, []any{fmt.Sprintf("object %s has no properties", path)})
+// resolve returns a resolver for the properties of the object a call
+// was made on, which it stores in *props.
+func (p *subtreeProperties) resolve(msg dbus.Message, props **properties) resolver {
+	return func(ctx context.Context) (details, error) {
+		path := callPath(msg)
+		if path == p.root {
+			return nil, dbus.NewError(ErrorUnknownInterface, []any{fmt.Sprintf("object %s has no properties", path)})
+		}
+		spec, d, err := p.s.objectSpec(ctx, p.root, path)
+		if err != nil {
+			return d, err
+		}
+		*props = &properties{path: path, ifaces: []ifaceSpec{spec}, emit: p.s.emit}
+		return d, nil
 	}
-	spec, err := p.s.objectSpec(ctx, p.root, path)
-	if err != nil {
-		return nil, err
-	}
-	return &properties{path: path, ifaces: []ifaceSpec{spec}, emit: p.s.emit}, nil
 }
 
 // Get implements org.freedesktop.DBus.Properties.Get.
 func (p *subtreeProperties) Get(sender dbus.Sender, msg dbus.Message, iface, name string) (dbus.Variant, *dbus.Error) {
 	var v dbus.Variant
-	derr := p.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		props, err := p.resolve(ctx, msg)
-		if err != nil {
-			return err
-		}
+	var props *properties
+	derr := p.s.callOn(callerOf(sender, msg), readAction(p.root), p.resolve(msg, &props), func(context.Context) error {
 		var derr *dbus.Error
 		v, derr = props.Get(iface, name)
 		return asError(derr)
@@ -248,11 +278,8 @@ func (p *subtreeProperties) Get(sender dbus.Sender, msg dbus.Message, iface, nam
 // GetAll implements org.freedesktop.DBus.Properties.GetAll.
 func (p *subtreeProperties) GetAll(sender dbus.Sender, msg dbus.Message, iface string) (map[string]dbus.Variant, *dbus.Error) {
 	var all map[string]dbus.Variant
-	derr := p.s.call(sender, polkit.ActionRead, func(ctx context.Context) error {
-		props, err := p.resolve(ctx, msg)
-		if err != nil {
-			return err
-		}
+	var props *properties
+	derr := p.s.callOn(callerOf(sender, msg), readAction(p.root), p.resolve(msg, &props), func(context.Context) error {
 		var derr *dbus.Error
 		all, derr = props.GetAll(iface)
 		return asError(derr)
@@ -262,15 +289,16 @@ func (p *subtreeProperties) GetAll(sender dbus.Sender, msg dbus.Message, iface s
 
 // Set implements org.freedesktop.DBus.Properties.Set. The only writable
 // property below the roots is a network's Autostart, whose setter
-// authorizes the caller itself.
+// authorizes the caller itself (network.manage, with the network's
+// details) before it changes anything.
 func (p *subtreeProperties) Set(sender dbus.Sender, msg dbus.Message, iface, name string, value dbus.Variant) *dbus.Error {
 	ctx, cancel := context.WithTimeout(p.s.ctx, p.s.timeout)
 	defer cancel()
-	props, err := p.resolve(ctx, msg)
-	if err != nil {
+	var props *properties
+	if _, err := p.resolve(msg, &props)(ctx); err != nil {
 		return dbusError(err)
 	}
-	return props.Set(sender, iface, name, value)
+	return props.Set(sender, msg, iface, name, value)
 }
 
 // asError returns a *dbus.Error as an error, keeping nil nil.

@@ -30,9 +30,9 @@ type property struct {
 	signature dbus.Signature
 	// get returns the current value.
 	get func() any
-	// set, if not nil, makes the property writable. It receives a value
-	// whose signature has been checked.
-	set func(sender dbus.Sender, value any) *dbus.Error
+	// set, if not nil, makes the property writable. It receives the
+	// caller, to authorize, and a value whose signature has been checked.
+	set func(c caller, value any) *dbus.Error
 	// emits says how PropertiesChanged reports a change.
 	emits emitsChanged
 }
@@ -130,7 +130,7 @@ func (p *properties) GetAll(iface string) (map[string]dbus.Variant, *dbus.Error)
 }
 
 // Set implements org.freedesktop.DBus.Properties.Set.
-func (p *properties) Set(sender dbus.Sender, iface, name string, value dbus.Variant) *dbus.Error {
+func (p *properties) Set(sender dbus.Sender, msg dbus.Message, iface, name string, value dbus.Variant) *dbus.Error {
 	prop, err := p.lookup(iface, name)
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func (p *properties) Set(sender dbus.Sender, iface, name string, value dbus.Vari
 		return dbus.NewError(ErrorInvalidArgs,
 			[]any{fmt.Sprintf("property %s has type %s, not %s", name, prop.signature, value.Signature())})
 	}
-	return prop.set(sender, value.Value())
+	return prop.set(callerOf(sender, msg), value.Value())
 }
 
 // changed emits PropertiesChanged for the named properties of iface:

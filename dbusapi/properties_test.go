@@ -94,7 +94,7 @@ func testProperties(em emitter) (*properties, *int32) {
 			{
 				name: "Counter", signature: dbus.SignatureOf(int32(0)), emits: emitsTrue,
 				get: func() any { return *counter },
-				set: func(_ dbus.Sender, v any) *dbus.Error { *counter = v.(int32); return nil },
+				set: func(_ caller, v any) *dbus.Error { *counter = v.(int32); return nil },
 			},
 			readOnlyProperty("Label", emitsInvalidates, func() string { return "x" }),
 		},
@@ -178,7 +178,7 @@ func TestPropertiesSet(t *testing.T) {
 		{"writable", "org.netwarden1.Test", "Counter", dbus.MakeVariant(int32(7)), ""},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			err := p.Set(":1.1", tc.iface, tc.name, tc.value)
+			err := p.Set(":1.1", dbus.Message{}, tc.iface, tc.name, tc.value)
 			if errName(err) != tc.wantErr {
 				t.Fatalf("Set error %v, want %q", err, tc.wantErr)
 			}

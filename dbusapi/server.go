@@ -93,9 +93,15 @@ type Options struct {
 	// Logger receives what the API cannot return to a caller (signals
 	// that could not be sent); nil means slog.Default().
 	Logger *slog.Logger
-	// CallTimeout bounds each call, authorization included; zero means
-	// DefaultCallTimeout.
+	// CallTimeout bounds each call, authorization included (but for an
+	// interactive authorization, see DefaultInteractiveAuthTimeout); zero
+	// means DefaultCallTimeout.
 	CallTimeout time.Duration
+	// OnCall, if set, is called when an authorized call (every call
+	// but Introspect, Peer and the manager object's properties) begins,
+	// before authorization; the function it returns, if not nil, when
+	// the call ends. The daemon uses it to tell when it is idle.
+	OnCall func() (done func())
 }
 
 // DefaultCallTimeout bounds one API call when Options.CallTimeout is
@@ -111,6 +117,7 @@ type Server struct {
 	auth    Authorizer
 	log     *slog.Logger
 	timeout time.Duration
+	onCall  func() func()
 	props   *properties
 	emit    emitter
 	// ctx ends at Unexport, so that calls waiting for the core give up.
@@ -146,7 +153,7 @@ func Export(conn *dbus.Conn, m Manager, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export API: %w", err)
 	}
-	s := &Server{conn: conn, m: m, auth: opts.Authorizer, log: opts.Logger, timeout: opts.CallTimeout, emit: conn}
+	s := &Server{conn: conn, m: m, auth: opts.Authorizer, log: opts.Logger, timeout: opts.CallTimeout, onCall: opts.OnCall, emit: conn}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -221,14 +228,56 @@ func (s *Server) PropertiesChanged(iface string, names ...string) error {
 	return s.props.changed(iface, names...)
 }
 
-// call runs one API call: it authorizes sender for action, then runs fn,
-// both bounded by the call timeout, and turns an error into the D-Bus
-// error the caller receives.
-func (s *Server) call(sender dbus.Sender, action string, fn func(ctx context.Context) error) *dbus.Error {
+// call runs one API call about no particular object (a list, say): it
+// authorizes the caller for action, then runs fn, both bounded by the
+// call timeout, and turns an error into the D-Bus error the caller
+// receives.
+func (s *Server) call(c caller, action string, fn func(ctx context.Context) error) *dbus.Error {
+	return s.callOn(c, action, nil, fn)
+}
+
+// callOn runs one API call about an object: resolve (if not nil) finds
+// the object and its details, then the caller is authorized for action
+// with them, and only then does fn run — nothing changes before the
+// caller is authorized. A refusal wins over resolve's error (so a caller
+// not allowed learns nothing of what exists). All three are bounded by
+// the call timeout, except the authorization of an interactive call,
+// which may wait DefaultInteractiveAuthTimeout for someone to
+// authenticate; fn then gets a call timeout of its own.
+func (s *Server) callOn(c caller, action string, resolve resolver, fn func(ctx context.Context) error) *dbus.Error {
+	if s.onCall != nil {
+		if done := s.onCall(); done != nil {
+			defer done()
+		}
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()
-	if err := s.auth.Authorize(ctx, string(sender), action); err != nil {
+	var d details
+	var rerr error
+	if resolve != nil {
+		d, rerr = resolve(ctx)
+	}
+	actx := ctx
+	if c.interactive {
+		var acancel context.CancelFunc
+		actx, acancel = context.WithTimeout(s.ctx, DefaultInteractiveAuthTimeout+s.timeout)
+		defer acancel()
+	}
+	req := AuthRequest{Sender: string(c.sender), Action: action, Details: d, Interactive: c.interactive}
+	if len(req.Details) == 0 {
+		req.Details = nil
+	}
+	if err := s.auth.Authorize(actx, req); err != nil {
 		return dbusError(err)
+	}
+	if rerr != nil {
+		return dbusError(rerr)
+	}
+	if c.interactive {
+		// The call's own time starts after the authorization.
+		fctx, fcancel := context.WithTimeout(s.ctx, s.timeout)
+		defer fcancel()
+		return dbusError(fn(fctx))
 	}
 	return dbusError(fn(ctx))
 }

@@ -35,7 +35,7 @@ func managerSpec(m Manager) ifaceSpec {
 			{Name: "ListNWFilterBindings", Args: []introspect.Arg{in("flags", "u"), out("bindings", "ao")},
 				Annotations: docString("The bindings' objects. flags must be 0.")},
 			{Name: "NWFilterBindingCreateXML", Args: []introspect.Arg{in("xml", "s"), in("flags", "u"), out("binding", "o")},
-				Annotations: docString("Creates a binding from libvirt nwfilter-binding XML and enforces it before returning; flags: 0 or 1 (VALIDATE); needs org.netwarden1.nwfilter.manage.")},
+				Annotations: docString("Creates a binding from libvirt nwfilter-binding XML and enforces it before returning; flags: 0 or 1 (VALIDATE); needs org.netwarden1.binding.manage.")},
 			{Name: "NWFilterBindingLookupByPortDev", Args: []introspect.Arg{in("portdev", "s"), out("binding", "o")}},
 			{Name: "ListNetworks", Args: []introspect.Arg{in("flags", "u"), out("networks", "ao")},
 				Annotations: docString("The networks' objects, filtered by flags as libvirt's virConnectListAllNetworks: 1 INACTIVE, 2 ACTIVE, 4 PERSISTENT, 8 TRANSIENT, 16 AUTOSTART, 32 NO_AUTOSTART; 0 lists all.")},
@@ -106,7 +106,7 @@ func nwfilterBindingSpec(b Binding) ifaceSpec {
 		methods: []introspect.Method{
 			{Name: "GetXMLDesc", Args: []introspect.Arg{in("flags", "u"), out("xml", "s")},
 				Annotations: docString("The binding's libvirt XML. flags must be 0.")},
-			{Name: "Delete", Annotations: docString("Removes the binding; the port is unfiltered afterwards. Needs org.netwarden1.nwfilter.manage.")},
+			{Name: "Delete", Annotations: docString("Removes the binding; the port is unfiltered afterwards. Needs org.netwarden1.binding.manage.")},
 		},
 		props: []property{
 			readOnlyProperty("PortDev", emitsConst, func() string { return b.PortDev }),
@@ -121,13 +121,13 @@ func nwfilterBindingSpec(b Binding) ifaceSpec {
 // methods are those of networkObjects. setAutostart, if not nil, serves
 // writes of Autostart; the property is writable either way, so that
 // every table of the interface says the same.
-func networkSpec(n Network, setAutostart func(sender dbus.Sender, autostart bool) *dbus.Error) ifaceSpec {
+func networkSpec(n Network, setAutostart func(c caller, autostart bool) *dbus.Error) ifaceSpec {
 	autostart := readOnlyProperty("Autostart", emitsTrue, func() bool { return n.Autostart })
-	autostart.set = func(sender dbus.Sender, v any) *dbus.Error {
+	autostart.set = func(c caller, v any) *dbus.Error {
 		if setAutostart == nil {
 			return dbus.NewError(ErrorPropertyReadOnly, []any{"property Autostart cannot be set here"})
 		}
-		return setAutostart(sender, v.(bool))
+		return setAutostart(c, v.(bool))
 	}
 	return ifaceSpec{
 		name: NetworkInterface,

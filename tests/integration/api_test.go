@@ -490,39 +490,52 @@ func TestAPIBindingLifecycle(t *testing.T) {
 	}
 }
 
-// manageCalls are the calls needing org.netwarden1.nwfilter.manage, as
-// dbus-send arguments; path "" stands for the test's filter object.
-func manageCalls(bindingXML string) []struct {
+// apiCall is a call as dbus-send arguments; path "" stands for the
+// test's filter object.
+type apiCall struct {
 	path   dbus.ObjectPath
 	method string
 	args   []string
-} {
-	return []struct {
-		path   dbus.ObjectPath
-		method string
-		args   []string
-	}{
-		{dbusapi.ObjectPath, dbusapi.ManagerInterface + ".NWFilterDefineXML", []string{"string:" + testFilterXML("by-user")}},
-		{"", dbusapi.NWFilterInterface + ".Undefine", nil},
-		{dbusapi.ObjectPath, dbusapi.ManagerInterface + ".NWFilterBindingCreateXML", []string{"string:" + bindingXML, "uint32:0"}},
-		{dbusapi.NWFilterBindingPathPrefix + "/vnet0", dbusapi.NWFilterBindingInterface + ".Delete", nil},
+	// action is the polkit action the call needs.
+	action string
+}
+
+// manageCalls are the calls changing filters and bindings, each with the
+// action it needs (org.netwarden1.nwfilter.manage for filters,
+// org.netwarden1.binding.manage for bindings).
+func manageCalls(bindingXML string) []apiCall {
+	return []apiCall{
+		{dbusapi.ObjectPath, dbusapi.ManagerInterface + ".NWFilterDefineXML", []string{"string:" + testFilterXML("by-user")}, polkit.ActionNWFilterManage},
+		{"", dbusapi.NWFilterInterface + ".Undefine", nil, polkit.ActionNWFilterManage},
+		{dbusapi.ObjectPath, dbusapi.ManagerInterface + ".NWFilterBindingCreateXML", []string{"string:" + bindingXML, "uint32:0"}, polkit.ActionBindingManage},
+		{dbusapi.NWFilterBindingPathPrefix + "/vnet0", dbusapi.NWFilterBindingInterface + ".Delete", nil, polkit.ActionBindingManage},
 	}
 }
 
-// TestAPIAuthorization: the unprivileged user reads but may not change
-// anything, until a polkit rule grants it org.netwarden1.nwfilter.manage.
+// apiTestNetworkXML is a small isolated network.
+const apiTestNetworkXML = `<network><name>api-net</name><bridge name='nwapi0'/><ip address='10.88.0.1' prefix='24'/></network>`
+
+// TestAPIAuthorization: the unprivileged user reads (network.read,
+// nwfilter.read and binding.read are granted to everyone) but may not
+// change anything; a polkit rule granting it exactly
+// org.netwarden1.nwfilter.manage lets filter definitions through, and
+// neither bindings nor networks.
 func TestAPIAuthorization(t *testing.T) {
 	a := newAPILab(t, true)
 	user := a.l.TestUser()
 	mgr := dbusapi.ManagerInterface
 
-	// Root sets up a filter and a binding for the user to try to remove.
-	var fpath, bpath dbus.ObjectPath
+	// Root sets up a filter, a binding and a network for the user to try
+	// to change.
+	var fpath, bpath, npath dbus.ObjectPath
 	if err := call(a.conn, dbusapi.ObjectPath, mgr+".NWFilterDefineXML", []any{testFilterXML("by-root")}, &fpath); err != nil {
 		t.Fatal(err)
 	}
 	bxml := testBindingXML(a.guest.HostIface, a.guest.MAC, "clean-traffic", [2]string{"IP", "10.77.0.10"})
 	if err := call(a.conn, dbusapi.ObjectPath, mgr+".NWFilterBindingCreateXML", []any{bxml, uint32(0)}, &bpath); err != nil {
+		t.Fatal(err)
+	}
+	if err := call(a.conn, dbusapi.ObjectPath, mgr+".NetworkDefineXML", []any{apiTestNetworkXML}, &npath); err != nil {
 		t.Fatal(err)
 	}
 
@@ -533,7 +546,14 @@ func TestAPIAuthorization(t *testing.T) {
 	if list, err := a.busctlCall(t, &user, dbusapi.ObjectPath, mgr, "ListNWFilterBindings", "u", "0"); err != nil || len(list.([]any)) != 1 {
 		t.Errorf("ListNWFilterBindings as %s: %v, %v", user.Name, list, err)
 	}
-	for _, c := range [][3]string{{"NWFilterLookupByName", "by-root", string(fpath)}, {"NWFilterBindingLookupByPortDev", a.guest.HostIface, string(bpath)}} {
+	if list, err := a.busctlCall(t, &user, dbusapi.ObjectPath, mgr, "ListNetworks", "u", "0"); err != nil || !slices.Contains(list.([]any), any(string(npath))) {
+		t.Errorf("ListNetworks as %s: %v, %v", user.Name, list, err)
+	}
+	for _, c := range [][3]string{
+		{"NWFilterLookupByName", "by-root", string(fpath)},
+		{"NWFilterBindingLookupByPortDev", a.guest.HostIface, string(bpath)},
+		{"NetworkLookupByName", "api-net", string(npath)},
+	} {
 		if p, err := a.busctlCall(t, &user, dbusapi.ObjectPath, mgr, c[0], "s", c[1]); err != nil || p != c[2] {
 			t.Errorf("%s as %s: %v, %v", c[0], user.Name, p, err)
 		}
@@ -546,24 +566,39 @@ func TestAPIAuthorization(t *testing.T) {
 	if mode, err := a.getProperty(t, &user, bpath, dbusapi.NWFilterBindingInterface, "Mode"); err != nil || mode != "enforce" {
 		t.Errorf("Mode as %s: %v, %v", user.Name, mode, err)
 	}
+	if name, err := a.getProperty(t, &user, npath, dbusapi.NetworkInterface, "Name"); err != nil || name != "api-net" {
+		t.Errorf("network Name as %s: %v, %v", user.Name, name, err)
+	}
 	for _, p := range []struct {
 		path  dbus.ObjectPath
 		iface string
-	}{{fpath, dbusapi.NWFilterInterface}, {bpath, dbusapi.NWFilterBindingInterface}} {
+	}{{fpath, dbusapi.NWFilterInterface}, {bpath, dbusapi.NWFilterBindingInterface}, {npath, dbusapi.NetworkInterface}} {
 		if x, err := a.busctlCall(t, &user, p.path, p.iface, "GetXMLDesc", "u", "0"); err != nil || !strings.Contains(x.(string), "<") {
 			t.Errorf("GetXMLDesc of %s as %s: %v, %v", p.path, user.Name, x, err)
 		}
 	}
+	if objs, err := a.busctlCall(t, &user, dbusapi.ObjectPath, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", ""); err != nil {
+		t.Errorf("GetManagedObjects as %s: %v", user.Name, err)
+	} else if m, _ := objs.(map[string]any); m[string(fpath)] == nil || m[string(bpath)] == nil || m[string(npath)] == nil {
+		t.Errorf("GetManagedObjects as %s: %v", user.Name, objs)
+	}
 
-	// Every change is refused, by name, naming the action; nothing changes.
-	for _, c := range manageCalls(bxml) {
+	// Every change is refused, by name, naming its action; nothing
+	// changes.
+	networkCalls := []apiCall{
+		{dbusapi.ObjectPath, mgr + ".NetworkDefineXML", []string{"string:" + strings.Replace(apiTestNetworkXML, "api-net", "user-net", 1)}, polkit.ActionNetworkManage},
+		{npath, dbusapi.NetworkInterface + ".Create", nil, polkit.ActionNetworkManage},
+		{npath, dbusapi.NetworkInterface + ".Undefine", nil, polkit.ActionNetworkManage},
+		{npath, "org.freedesktop.DBus.Properties.Set", []string{"string:" + dbusapi.NetworkInterface, "string:Autostart", "variant:boolean:true"}, polkit.ActionNetworkManage},
+	}
+	for _, c := range append(manageCalls(bxml), networkCalls...) {
 		path := c.path
 		if path == "" {
 			path = fpath
 		}
 		name, msg := a.dbusSendErr(t, &user, path, c.method, c.args...)
-		if name != dbusapi.ErrorAccessDenied || !strings.Contains(msg, polkit.ActionNWFilterManage) {
-			t.Errorf("%s as %s: %q %q, want AccessDenied naming %s", c.method, user.Name, name, msg, polkit.ActionNWFilterManage)
+		if name != dbusapi.ErrorAccessDenied || !strings.Contains(msg, c.action) {
+			t.Errorf("%s as %s: %q %q, want AccessDenied naming %s", c.method, user.Name, name, msg, c.action)
 		}
 	}
 	// busctl shows AccessDenied as "Access denied" (it drops the message).
@@ -575,6 +610,13 @@ func TestAPIAuthorization(t *testing.T) {
 	}
 	if err := call(a.conn, bpath, "org.freedesktop.DBus.Properties.Get", []any{dbusapi.NWFilterBindingInterface, "Mode"}, new(dbus.Variant)); err != nil {
 		t.Errorf("binding after refused Delete: %v", err)
+	}
+	var active, autostart dbus.Variant
+	if err := call(a.conn, npath, "org.freedesktop.DBus.Properties.Get", []any{dbusapi.NetworkInterface, "Active"}, &active); err != nil || active.Value() != false {
+		t.Errorf("network Active after refused calls: %v, %v", active, err)
+	}
+	if err := call(a.conn, npath, "org.freedesktop.DBus.Properties.Get", []any{dbusapi.NetworkInterface, "Autostart"}, &autostart); err != nil || autostart.Value() != false {
+		t.Errorf("network Autostart after refused calls: %v, %v", autostart, err)
 	}
 
 	// A rule grants the user exactly org.netwarden1.nwfilter.manage.
@@ -597,26 +639,39 @@ func TestAPIAuthorization(t *testing.T) {
 	if err := call(a.conn, dbusapi.ObjectPath, mgr+".NWFilterLookupByName", []any{"by-user"}, &upath); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range manageCalls(bxml)[1:] {
+	// Filters: allowed. Bindings and networks: still refused.
+	for _, c := range append(manageCalls(bxml)[1:], networkCalls[0]) {
 		path := c.path
 		if path == "" {
 			path = upath
 		}
-		if c.method == mgr+".NWFilterBindingCreateXML" {
-			continue // done after the delete below
-		}
-		if name, msg := a.dbusSendErr(t, &user, path, c.method, c.args...); name != "" {
-			t.Errorf("%s as %s with the rule: %s %s", c.method, user.Name, name, msg)
+		name, msg := a.dbusSendErr(t, &user, path, c.method, c.args...)
+		switch c.action {
+		case polkit.ActionNWFilterManage:
+			if name != "" {
+				t.Errorf("%s as %s with the rule: %s %s", c.method, user.Name, name, msg)
+			}
+		default:
+			if name != dbusapi.ErrorAccessDenied || !strings.Contains(msg, c.action) {
+				t.Errorf("%s as %s with the nwfilter.manage rule: %q %q, want AccessDenied naming %s", c.method, user.Name, name, msg, c.action)
+			}
 		}
 	}
-	c := manageCalls(bxml)[2]
-	if name, msg := a.dbusSendErr(t, &user, c.path, c.method, c.args...); name != "" {
-		t.Errorf("%s as %s with the rule: %s %s", c.method, user.Name, name, msg)
+	if names := filterNames(t, a.conn); slices.Contains(names, "by-user") {
+		t.Errorf("filters after the user's undefine: %v", names)
+	}
+	if err := call(a.conn, bpath, "org.freedesktop.DBus.Properties.Get", []any{dbusapi.NWFilterBindingInterface, "Mode"}, new(dbus.Variant)); err != nil {
+		t.Errorf("binding after the refused Delete: %v", err)
+	}
+	if err := call(a.conn, dbusapi.ObjectPath, mgr+".NetworkLookupByName", []any{"user-net"}, new(dbus.ObjectPath)); errName(err) != dbusapi.ErrorNotFound {
+		t.Errorf("network after the refused define: %v, want NotFound", err)
 	}
 	// The rule covers nothing else: polkit still refuses the user the
-	// network action.
-	if ok := userAuthorized(t, a, user, polkit.ActionNetworkManage); ok {
-		t.Errorf("the rule also granted %s", polkit.ActionNetworkManage)
+	// other manage actions.
+	for _, action := range []string{polkit.ActionNetworkManage, polkit.ActionBindingManage} {
+		if ok := userAuthorized(t, a, user, action); ok {
+			t.Errorf("the rule also granted %s", action)
+		}
 	}
 	if ok := userAuthorized(t, a, user, polkit.ActionNWFilterManage); !ok {
 		t.Errorf("the rule does not grant %s", polkit.ActionNWFilterManage)
@@ -647,7 +702,7 @@ func userAuthorized(t *testing.T, a *apiLab, user lab.TestUser, action string) b
 }
 
 // TestAPIWithoutPolkit: with polkitd neither running nor activatable,
-// root may do everything and everyone else nothing.
+// root may do everything and everyone else nothing, not even read.
 func TestAPIWithoutPolkit(t *testing.T) {
 	a := newAPILab(t, false)
 	user := a.l.TestUser()
@@ -678,24 +733,19 @@ func TestAPIWithoutPolkit(t *testing.T) {
 
 	// The user may do nothing, not even read.
 	for _, c := range append(manageCalls(bxml),
-		struct {
-			path   dbus.ObjectPath
-			method string
-			args   []string
-		}{dbusapi.ObjectPath, mgr + ".ListNWFilters", []string{"uint32:0"}},
-		struct {
-			path   dbus.ObjectPath
-			method string
-			args   []string
-		}{"", dbusapi.NWFilterInterface + ".GetXMLDesc", []string{"uint32:0"}},
+		apiCall{dbusapi.ObjectPath, mgr + ".ListNWFilters", []string{"uint32:0"}, polkit.ActionNWFilterRead},
+		apiCall{"", dbusapi.NWFilterInterface + ".GetXMLDesc", []string{"uint32:0"}, polkit.ActionNWFilterRead},
+		apiCall{dbusapi.ObjectPath, mgr + ".ListNWFilterBindings", []string{"uint32:0"}, polkit.ActionBindingRead},
+		apiCall{dbusapi.ObjectPath, mgr + ".ListNetworks", []string{"uint32:0"}, polkit.ActionNetworkRead},
+		apiCall{dbusapi.ObjectPath, mgr + ".NetworkDefineXML", []string{"string:" + apiTestNetworkXML}, polkit.ActionNetworkManage},
 	) {
 		path := c.path
 		if path == "" {
 			path = fpath
 		}
 		name, msg := a.dbusSendErr(t, &user, path, c.method, c.args...)
-		if name != dbusapi.ErrorAccessDenied || !strings.Contains(msg, "org.netwarden1.") {
-			t.Errorf("%s as %s: %q %q, want AccessDenied naming the action", c.method, user.Name, name, msg)
+		if name != dbusapi.ErrorAccessDenied || !strings.Contains(msg, c.action) {
+			t.Errorf("%s as %s: %q %q, want AccessDenied naming %s", c.method, user.Name, name, msg, c.action)
 		}
 	}
 	if _, err := a.getProperty(t, &user, fpath, dbusapi.NWFilterInterface, "Name"); err == nil {
