@@ -9,6 +9,13 @@
 # install honours DESTDIR (staging root for packaging) and PREFIX
 # (default /usr); each directory can also be set alone, e.g.
 #   make install DESTDIR=/tmp/stage SYSTEMDUNITDIR=/usr/lib/systemd/system
+# It installs the binaries, netwardend.service and netwardend.socket, the
+# bus policy and activation file (Exec= and ExecStart= pointing at
+# SBINDIR), the polkit actions and the D-Bus interface descriptions.
+# TODO(zones issue): the firewalld zone and policy files netwarden ships
+# (zones/, not written yet) go to $(DATADIR)/firewalld/{zones,policies}.
+# BUILDDIR (default bin) is where the binaries are built, for builds
+# outside the source tree.
 
 PREFIX          ?= /usr
 SBINDIR         ?= $(PREFIX)/sbin
@@ -20,6 +27,7 @@ DBUSIFACEDIR    ?= $(DATADIR)/dbus-1/interfaces
 POLKITACTIONDIR ?= $(DATADIR)/polkit-1/actions
 SYSTEMDUNITDIR  ?= /lib/systemd/system
 DESTDIR         ?=
+BUILDDIR        ?= bin
 
 GO          ?= go
 STATICCHECK ?= $(or $(shell command -v staticcheck 2>/dev/null),$(HOME)/go/bin/staticcheck)
@@ -38,10 +46,10 @@ CMDS := netwardend $(if $(wildcard cmd/netwarden/main.go),netwarden)
 
 all: build
 
-build: $(CMDS:%=bin/%)
+build: $(CMDS:%=$(BUILDDIR)/%)
 
 # go's own cache decides what to rebuild, so make always asks it (FORCE).
-bin/%: FORCE
+$(BUILDDIR)/%: FORCE
 	$(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/$*
 
 check: fmt-check vet staticcheck test
@@ -63,8 +71,8 @@ integration:
 	NETWARDEN_INTEGRATION=1 $(GO) test -count=1 -v ./tests/integration/
 
 install: build
-	install -D -m 0755 bin/netwardend $(DESTDIR)$(SBINDIR)/netwardend
-	$(if $(filter netwarden,$(CMDS)),install -D -m 0755 bin/netwarden $(DESTDIR)$(BINDIR)/netwarden)
+	install -D -m 0755 $(BUILDDIR)/netwardend $(DESTDIR)$(SBINDIR)/netwardend
+	$(if $(filter netwarden,$(CMDS)),install -D -m 0755 $(BUILDDIR)/netwarden $(DESTDIR)$(BINDIR)/netwarden)
 	install -D -m 0644 dbusapi/org.netwarden1.conf $(DESTDIR)$(DBUSPOLICYDIR)/org.netwarden1.conf
 	install -D -m 0644 polkit/org.netwarden1.policy $(DESTDIR)$(POLKITACTIONDIR)/org.netwarden1.policy
 	install -d -m 0755 $(DESTDIR)$(DBUSIFACEDIR)
@@ -72,6 +80,7 @@ install: build
 	install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DBUSSERVICEDIR)
 	sed 's|/usr/sbin/netwardend|$(SBINDIR)/netwardend|' systemd/netwardend.service \
 		> $(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.service
+	install -m 0644 systemd/netwardend.socket $(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.socket
 	sed 's|/usr/sbin/netwardend|$(SBINDIR)/netwardend|' systemd/org.netwarden1.service \
 		> $(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.service $(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
@@ -82,6 +91,7 @@ uninstall:
 		$(DESTDIR)$(POLKITACTIONDIR)/org.netwarden1.policy \
 		$(IFACEFILES:%=$(DESTDIR)$(DBUSIFACEDIR)/%) \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.socket \
 		$(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
 
 clean:

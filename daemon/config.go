@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -75,8 +76,30 @@ type Config struct {
 	// still enforces the desired state and restores it if not;
 	// optional, zero means 5 seconds, negative disables the check.
 	VerifyInterval time.Duration
-	// Reload delivers on-demand verifications (SIGHUP); optional.
+	// Reload delivers on-demand verifications (SIGHUP); optional. Each
+	// is reported to the service manager as RELOADING=1, then READY=1
+	// once the verification is done.
 	Reload <-chan struct{}
+	// Watchdog is how often the daemon sends WATCHDOG=1 while it runs
+	// (cmd/netwardend sets half of systemd's WATCHDOG_USEC); optional,
+	// zero sends none. Once the engine runs, a ping is sent only when
+	// the engine and the networks answer (their locks can be taken), so
+	// a deadlocked daemon is restarted by systemd.
+	Watchdog time.Duration
+	// IdleTimeout makes the daemon exit by itself (status 0) once it has
+	// been idle that long: no active network, no binding, and no API
+	// call running or made meanwhile; optional, zero never exits. Bus
+	// activation starts it again on the next call.
+	IdleTimeout time.Duration
+	// LinkEvents is a NETLINK_ROUTE socket bound to the link multicast
+	// group (RTMGRP_LINK) that the service manager holds across daemon
+	// restarts (netwardend.socket, ListenNetlink=route 1); optional. Run
+	// checks it is one (SO_DOMAIN, SO_PROTOCOL), owns and closes it, and
+	// reads it while it runs: link events that arrived while no daemon
+	// ran are read at start. Nothing acts on them yet (each is logged at
+	// debug level); the netlink monitor of the one path will consume
+	// them from here.
+	LinkEvents *os.File
 	// Dnsmasq is the dnsmasq program networks run; optional, empty means
 	// "dnsmasq" looked up in PATH.
 	Dnsmasq string
@@ -103,6 +126,12 @@ func (c Config) Validate() error {
 		if _, err := ParseBackend(string(c.Backend)); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.Watchdog < 0 {
+		errs = append(errs, fmt.Errorf("watchdog interval %v: negative", c.Watchdog))
+	}
+	if c.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("idle timeout %v: negative", c.IdleTimeout))
 	}
 	if c.Version == "" {
 		errs = append(errs, errors.New("version: not set"))

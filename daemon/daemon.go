@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -49,6 +50,9 @@ const shutdownTimeout = 5 * time.Second
 // *dbusapi.NameTakenError), or the bus connection or name is lost.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
+		if cfg.LinkEvents != nil {
+			cfg.LinkEvents.Close()
+		}
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 	log := cfg.Logger
@@ -69,6 +73,18 @@ func Run(ctx context.Context, cfg Config) error {
 
 	log.Info("starting", "version", cfg.Version, "config_dir", cfg.ConfigDir,
 		"state_dir", cfg.StateDir, "backend", cfg.Backend)
+	// Pings start at once: adopting a large state may take longer than
+	// the watchdog's period.
+	wd := startWatchdog(ctx, cfg.Watchdog, notifier, log)
+	defer wd.stop()
+	if cfg.LinkEvents != nil {
+		links, err := openLinkEvents(cfg.LinkEvents, log)
+		if err != nil {
+			return err
+		}
+		go links.run(ctx, log)
+		defer links.Close()
+	}
 	if err := prepareDirs(cfg); err != nil {
 		return err
 	}
@@ -91,7 +107,8 @@ func Run(ctx context.Context, cfg Config) error {
 	api := newCore(cfg.Version, backend)
 	// Calls still waiting for the engine when Run returns fail.
 	defer api.start(nil, nil, errors.New("netwardend stopped"))
-	srv, err := dbusapi.Export(conn, api, dbusapi.Options{Logger: log})
+	calls := newActivity()
+	srv, err := dbusapi.Export(conn, api, dbusapi.Options{Logger: log, OnCall: calls.begin})
 	if err != nil {
 		return err
 	}
@@ -110,25 +127,42 @@ func Run(ctx context.Context, cfg Config) error {
 	case err != nil:
 		log.Info("stop requested during start-up")
 	default:
+		wd.setProbe(func() { engine.Stats(); nets.List() })
 		log.Info("ready", "bus_name", dbusapi.BusName, "unique_name", uniqueName(conn))
 		if err := notifier.Notify(systemd.Ready); err != nil {
 			log.Warn("cannot tell the service manager we are ready", "err", err)
 		}
-		verifyCtx, stopVerify := context.WithCancel(ctx)
-		verifyDone := make(chan struct{})
+		loopCtx, stopLoops := context.WithCancel(ctx)
+		var loops sync.WaitGroup
+		loops.Add(2)
 		go func() {
-			defer close(verifyDone)
-			engine.verifyLoop(verifyCtx, cfg.VerifyInterval, cfg.Reload)
+			defer loops.Done()
+			engine.verifyLoop(loopCtx, cfg.VerifyInterval, nil)
 		}()
-		runErr = serve(ctx, conn, signals)
-		stopVerify()
-		<-verifyDone
+		go func() {
+			defer loops.Done()
+			reloads(loopCtx, cfg.Reload, engine, notifier, log)
+		}()
+		var idle <-chan struct{}
+		if cfg.IdleTimeout > 0 {
+			calls.touch() // idle time counts from now
+			idle = watchIdle(loopCtx, cfg.IdleTimeout, calls, engine, nets)
+		}
+		runErr = serve(ctx, conn, signals, idle)
+		if runErr == errIdle {
+			log.Info("idle: no active network, no binding and no call", "idle_timeout", cfg.IdleTimeout)
+			runErr = nil
+		}
+		// Nothing touches the kernel once the name is released.
+		stopLoops()
+		loops.Wait()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		nets.Shutdown(sctx)
 		cancel()
 	}
 
 	log.Info("stopping", "reason", stopReason(runErr))
+	wd.stop()
 	if err := notifier.Notify(systemd.Stopping); err != nil {
 		log.Warn("cannot tell the service manager we are stopping", "err", err)
 	}
@@ -138,6 +172,11 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Warn("cannot release the bus name", "err", err)
 		} else {
 			log.Debug("released bus name", "bus_name", dbusapi.BusName)
+		}
+		// Calls the bus delivered before the release are answered;
+		// later ones go to the next owner (bus activation starts one).
+		if !calls.drain(sctx) {
+			log.Warn("calls still running at exit are cancelled")
 		}
 		cancel()
 	}
@@ -152,14 +191,44 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// serve waits until ctx is cancelled (nil) or the daemon loses its bus
-// connection or its name (an error). Method calls are handled by the
-// connection's own goroutines meanwhile.
-func serve(ctx context.Context, conn *dbus.Conn, signals <-chan *dbus.Signal) error {
+// errIdle is serve's report of the idle timeout.
+var errIdle = errors.New("idle")
+
+// reloads handles reload requests (SIGHUP) until ctx ends: each is
+// reported as RELOADING=1, runs a verification of the kernel state (a
+// restore where it differs), and ends with READY=1.
+func reloads(ctx context.Context, reload <-chan struct{}, e *Engine, notifier Notifier, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+		}
+		if err := notifier.Notify(systemd.Reloading()); err != nil {
+			log.Warn("cannot tell the service manager we are reloading", "err", err)
+		}
+		log.Info("reload: verifying kernel state")
+		if err := e.Verify(ctx); err != nil {
+			log.Error("kernel state could not be restored", "error", err)
+		} else {
+			log.Info("reload done")
+		}
+		if err := notifier.Notify(systemd.Ready); err != nil {
+			log.Warn("cannot tell the service manager the reload is done", "err", err)
+		}
+	}
+}
+
+// serve waits until ctx is cancelled (nil), idle is closed (errIdle),
+// or the daemon loses its bus connection or its name (an error). Method
+// calls are handled by the connection's own goroutines meanwhile.
+func serve(ctx context.Context, conn *dbus.Conn, signals <-chan *dbus.Signal, idle <-chan struct{}) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-idle:
+			return errIdle
 		case <-conn.Context().Done():
 			return errors.New("lost the connection to the system bus")
 		case s, ok := <-signals:

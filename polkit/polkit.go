@@ -40,12 +40,6 @@ const (
 	ActionBindingRead = "org.netwarden1.binding.read"
 	// ActionBindingManage covers creating and deleting filter bindings.
 	ActionBindingManage = "org.netwarden1.binding.manage"
-
-	// ActionRead stands for the single read action of earlier versions
-	// ("org.netwarden1.read", no longer an action) in code not yet moved
-	// to ActionNetworkRead, ActionNWFilterRead or ActionBindingRead; it is
-	// ActionNWFilterRead, and goes once nothing uses it.
-	ActionRead = ActionNWFilterRead
 )
 
 // The details netwardend passes with a check, which rules.d rules read

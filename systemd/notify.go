@@ -12,14 +12,20 @@
 // notification is a silent no-op, so the daemon runs the same way from a
 // shell, under D-Bus activation, or in tests.
 //
-// The package does not run a watchdog and does not receive sockets
-// (LISTEN_FDS); both arrive with the issues that need them.
+// Reloads are reported as RELOADING=1 with the MONOTONIC_USEC systemd
+// 253 and later require (Reloading), followed by READY=1 once done; the
+// watchdog is kept alive with Watchdog messages at the interval
+// WatchdogInterval derives from WATCHDOG_USEC. Sockets passed by socket
+// activation (LISTEN_FDS) are taken by PassedSockets.
 package systemd
 
 import (
 	"fmt"
+	"strconv"
+	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 )
 
 // States netwardend reports, as sd_notify(3) spells them.
@@ -29,7 +35,37 @@ const (
 	Ready = sddaemon.SdNotifyReady
 	// Stopping says shutdown has begun.
 	Stopping = sddaemon.SdNotifyStopping
+	// Watchdog keeps the service manager's watchdog from firing.
+	Watchdog = sddaemon.SdNotifyWatchdog
+	// ReloadingState is the first line of Reloading's message.
+	ReloadingState = sddaemon.SdNotifyReloading
 )
+
+// Reloading returns the message that says a reload has begun:
+// RELOADING=1 and the current CLOCK_MONOTONIC time as MONOTONIC_USEC,
+// which Type=notify-reload units of systemd 253 and later require and
+// older versions ignore. READY=1 ends the reload.
+func Reloading() string {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return ReloadingState // cannot happen on Linux
+	}
+	usec := ts.Sec*1_000_000 + ts.Nsec/1_000
+	return ReloadingState + "\nMONOTONIC_USEC=" + strconv.FormatInt(usec, 10)
+}
+
+// WatchdogInterval returns how often to send Watchdog: half of the
+// WATCHDOG_USEC the service manager set (sd_watchdog_enabled(3)), or 0
+// when the watchdog is off (no WATCHDOG_USEC, or WATCHDOG_PID names
+// another process). An unparsable value is an error. The variables are
+// left set.
+func WatchdogInterval() (time.Duration, error) {
+	d, err := sddaemon.SdWatchdogEnabled(false)
+	if err != nil {
+		return 0, fmt.Errorf("watchdog: %w", err)
+	}
+	return d / 2, nil
+}
 
 // Notifier sends sd_notify messages to the socket named by the
 // NOTIFY_SOCKET environment variable at the time of each call. Its zero

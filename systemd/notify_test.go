@@ -2,7 +2,10 @@ package systemd
 
 import (
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,5 +51,38 @@ func TestNotifyUnreachableSocketIsError(t *testing.T) {
 	var n Notifier
 	if err := n.Notify(Ready); err == nil {
 		t.Fatal("Notify to an absent socket: nil error, want one")
+	}
+}
+
+func TestReloadingCarriesMonotonicTime(t *testing.T) {
+	msg := Reloading()
+	lines := strings.Split(msg, "\n")
+	if len(lines) != 2 || lines[0] != "RELOADING=1" || !strings.HasPrefix(lines[1], "MONOTONIC_USEC=") {
+		t.Fatalf("Reloading() = %q, want RELOADING=1 and MONOTONIC_USEC=", msg)
+	}
+	usec, err := strconv.ParseInt(strings.TrimPrefix(lines[1], "MONOTONIC_USEC="), 10, 64)
+	if err != nil || usec <= 0 {
+		t.Errorf("MONOTONIC_USEC %q: %v", lines[1], err)
+	}
+}
+
+func TestWatchdogInterval(t *testing.T) {
+	for _, tc := range []struct {
+		usec, pid string
+		want      time.Duration
+		err       bool
+	}{
+		{"", "", 0, false},
+		{"10000000", "", 5 * time.Second, false},
+		{"10000000", strconv.Itoa(os.Getpid()), 5 * time.Second, false},
+		{"10000000", "1", 0, false}, // another process's watchdog
+		{"ten", "", 0, true},
+	} {
+		t.Setenv("WATCHDOG_USEC", tc.usec)
+		t.Setenv("WATCHDOG_PID", tc.pid)
+		got, err := WatchdogInterval()
+		if got != tc.want || (err != nil) != tc.err {
+			t.Errorf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: %v, %v; want %v (error %v)", tc.usec, tc.pid, got, err, tc.want, tc.err)
+		}
 	}
 }

@@ -205,13 +205,22 @@ func (s *session) printXML(doc string) {
 }
 
 // readFailure and manageFailure describe failed reading and changing
-// calls.
+// calls on filters, bindingReadFailure and bindingManageFailure on
+// bindings.
 func readFailure(doing, missing string) failure {
-	return failure{doing: doing, denied: "read network filters and bindings", action: polkit.ActionRead, missing: missing}
+	return failure{doing: doing, denied: "read network filters", action: polkit.ActionNWFilterRead, missing: missing}
 }
 
 func manageFailure(doing, denied, missing string) failure {
 	return failure{doing: doing, denied: denied, action: polkit.ActionNWFilterManage, missing: missing}
+}
+
+func bindingReadFailure(doing, missing string) failure {
+	return failure{doing: doing, denied: "read network filter bindings", action: polkit.ActionBindingRead, missing: missing}
+}
+
+func bindingManageFailure(doing, denied, missing string) failure {
+	return failure{doing: doing, denied: denied, action: polkit.ActionBindingManage, missing: missing}
 }
 
 // lookupFilter finds a filter by name or UUID.
@@ -231,7 +240,7 @@ func (s *session) lookupBinding(c api, port string) (dbus.ObjectPath, error) {
 	defer cancel()
 	p, err := c.NWFilterBindingLookupByPortDev(ctx, port)
 	if err != nil {
-		return "", fail(readFailure(fmt.Sprintf("failed to get network filter binding '%s'", port), "the port has no binding"), err)
+		return "", fail(bindingReadFailure(fmt.Sprintf("failed to get network filter binding '%s'", port), "the port has no binding"), err)
 	}
 	return p, nil
 }
@@ -314,7 +323,7 @@ func bindingList(s *session, c api, _ parsed) error {
 	defer cancel()
 	bs, err := c.NWFilterBindings(ctx)
 	if err != nil {
-		return fail(readFailure("failed to list network filter bindings", ""), err)
+		return fail(bindingReadFailure("failed to list network filter bindings", ""), err)
 	}
 	rows := make([][]string, len(bs))
 	for i, b := range bs {
@@ -337,7 +346,7 @@ func bindingCreate(s *session, c api, p parsed) error {
 	defer cancel()
 	path, err := c.NWFilterBindingCreateXML(ctx, doc, flags)
 	if err != nil {
-		return fail(manageFailure("failed to create network filter binding from "+from, "create network filter bindings", ""), err)
+		return fail(bindingManageFailure("failed to create network filter binding from "+from, "create network filter bindings", ""), err)
 	}
 	port, ok := dbusapi.NWFilterBindingPortOf(path)
 	if !ok {
@@ -356,7 +365,7 @@ func bindingDelete(s *session, c api, p parsed) error {
 	ctx, cancel := s.callContext()
 	defer cancel()
 	if err := c.NWFilterBindingDelete(ctx, path); err != nil {
-		return fail(manageFailure("failed to delete network filter binding on "+port, "delete network filter bindings", "the port has no binding"), err)
+		return fail(bindingManageFailure("failed to delete network filter binding on "+port, "delete network filter bindings", "the port has no binding"), err)
 	}
 	s.say("Network filter binding on %s deleted\n", port)
 	return nil
@@ -372,7 +381,7 @@ func bindingDumpXML(s *session, c api, p parsed) error {
 	defer cancel()
 	doc, err := c.NWFilterBindingGetXMLDesc(ctx, path, 0)
 	if err != nil {
-		return fail(readFailure(fmt.Sprintf("failed to get the XML of the binding on '%s'", port), "the port has no binding"), err)
+		return fail(bindingReadFailure(fmt.Sprintf("failed to get the XML of the binding on '%s'", port), "the port has no binding"), err)
 	}
 	s.printXML(doc)
 	return nil

@@ -122,9 +122,10 @@ DESCRIPTION
     that implements libvirt's network filters (nwfilter) and virtual
     networks without libvirt. It talks to the daemon over the D-Bus system
     bus (org.netwarden1); every call is authorised by polkit: reading needs
-    org.netwarden1.read, changes to networks and their ports
-    org.netwarden1.network.manage, changes to filters and bindings
-    org.netwarden1.nwfilter.manage.
+    org.netwarden1.network.read, org.netwarden1.nwfilter.read or
+    org.netwarden1.binding.read, changes org.netwarden1.network.manage
+    (networks and their ports), org.netwarden1.nwfilter.manage (filters)
+    or org.netwarden1.binding.manage (bindings).
 
     The commands are virsh's, with virsh's arguments and output, so that
     what works with "virsh nwfilter-define f.xml" works with

@@ -335,7 +335,7 @@ func TestDescribeError(t *testing.T) {
 		{"access denied names the action", define, derr(dbusapi.ErrorAccessDenied, "not authorized for org.netwarden1.nwfilter.manage: not authorized"),
 			"you are not allowed to define network filters: org.netwarden1.nwfilter.manage"},
 		{"access denied by the bus policy", get, derr(dbusapi.ErrorAccessDenied, "Rejected send message"),
-			"you are not allowed to read network filters and bindings: org.netwarden1.read"},
+			"you are not allowed to read network filters: org.netwarden1.nwfilter.read"},
 		{"not found", get, derr(dbusapi.ErrorNotFound, "no filter x"), "failed to get network filter 'x': no network filter with that name or UUID"},
 		{"object gone", get, derr(dbusapi.ErrorUnknownObject, "no object at /x"), "failed to get network filter 'x': no network filter with that name or UUID"},
 		{"not found without words", define, derr(dbusapi.ErrorNotFound, "no filter x"), "failed to define network filter from f.xml: not found: no filter x"},

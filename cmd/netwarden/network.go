@@ -96,7 +96,7 @@ func networkVerbs() []verb {
 // netReadFailure and netManageFailure describe failed reading and
 // changing calls on networks.
 func netReadFailure(doing, missing string) failure {
-	return failure{doing: doing, denied: "read networks", action: polkit.ActionRead, missing: missing}
+	return failure{doing: doing, denied: "read networks", action: polkit.ActionNetworkRead, missing: missing}
 }
 
 func netManageFailure(doing, denied, missing string) failure {

@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/netwarden/netwarden/daemon"
+	"github.com/netwarden/netwarden/systemd"
 	"github.com/netwarden/netwarden/version"
 )
 
@@ -84,6 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg.Reload = reload
 	cfg.Version = version.String()
 	cfg.Logger = log
+	takeServiceManagerSettings(&cfg, log)
 	if err := daemon.Run(ctx, cfg); err != nil {
 		log.Error("netwardend failed", "err", err)
 		return exitFailure
@@ -91,9 +93,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// takeServiceManagerSettings takes what systemd (or
+// systemd-socket-activate) handed over: the sockets of netwardend.socket
+// (LISTEN_FDS) and the watchdog period (WATCHDOG_USEC).
+func takeServiceManagerSettings(cfg *daemon.Config, log *slog.Logger) {
+	socks, err := systemd.PassedSockets()
+	if err != nil {
+		log.Warn("ignoring passed descriptors", "err", err)
+	}
+	for _, s := range socks {
+		if s.IsRouteNetlink() && cfg.LinkEvents == nil {
+			cfg.LinkEvents = s.File // daemon.Run checks, logs and closes it
+			continue
+		}
+		// netwardend listens on nothing: a socket unit that passes one
+		// (a unix listener, say) is tolerated and its socket closed.
+		log.Info("ignoring a passed socket netwardend does not use", "name", s.Name, "socket", s.String())
+		s.File.Close()
+	}
+	wd, err := systemd.WatchdogInterval()
+	if err != nil {
+		log.Warn("watchdog off", "err", err)
+	}
+	cfg.Watchdog = wd
+}
+
 // options is the parsed command line.
 type options struct {
-	config   daemon.Config // ConfigDir, StateDir and Backend
+	config   daemon.Config // ConfigDir, StateDir, Backend and IdleTimeout
 	logLevel slog.Level
 	version  bool
 }
@@ -111,6 +138,9 @@ func parseArgs(args []string) (options, *flag.FlagSet, error) {
 			"Created with mode 0700 if absent; the daemon does not start without it.")
 	fs.Var(backendFlag{&opts.config.Backend}, "backend", "Firewall backend: nftables, iptables, or auto, "+
 		"which picks nftables where the kernel supports it and iptables otherwise.")
+	fs.DurationVar(&opts.config.IdleTimeout, "idle-timeout", 0,
+		"Exit (status 0) after this long without an active network, a binding or an API call, "+
+			"for example 120s; 0 never exits. D-Bus activation starts the daemon again on the next call.")
 	fs.Var(levelFlag{&opts.logLevel}, "log-level", "Least severe messages logged: debug, info, warn or error.")
 	fs.BoolVar(&opts.version, "version", false, "Print the version and exit.")
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +148,9 @@ func parseArgs(args []string) (options, *flag.FlagSet, error) {
 	}
 	if fs.NArg() > 0 {
 		return opts, fs, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if opts.config.IdleTimeout < 0 {
+		return opts, fs, fmt.Errorf("--idle-timeout %v: must not be negative", opts.config.IdleTimeout)
 	}
 	for _, d := range []struct{ flag, path string }{
 		{"--config-dir", opts.config.ConfigDir},

@@ -25,7 +25,15 @@ by polkit.
 It runs in the foreground and logs to standard error. It is normally
 started by systemd (netwardend.service) or by D-Bus activation, and must
 run as root. SIGTERM or SIGINT stop it cleanly: it gives up its bus name
-and exits with status 0. SIGHUP is logged as a reload request.
+and exits with status 0. SIGHUP makes it check that the kernel still
+enforces every network's and binding's rules and restore what is
+missing. Bridges, rules and dnsmasq's leases stay in place while no
+daemon runs; the next one adopts them.
+
+With --idle-timeout it also stops by itself, with status 0, once no
+network is active, no binding exists and no call has come for that long.
+D-Bus activation (without systemd, the activation file's Exec= line,
+which passes --idle-timeout=120s) starts it again on the next call.
 
 Only one netwardend can run on a bus: a second one exits with status 1,
 naming the connection (and process) that owns org.netwarden1.
@@ -55,12 +63,23 @@ Environment:
         unix:path=/var/run/dbus/system_bus_socket.
   NOTIFY_SOCKET
         Set by systemd for Type=notify services: netwardend sends READY=1
-        to it once it owns org.netwarden1 and has exported its objects,
+        to it once it owns org.netwarden1 and has adopted the networks and
+        bindings it found and applied their rules, RELOADING=1 on SIGHUP
+        (READY=1 when done), WATCHDOG=1 while WATCHDOG_USEC asks for it,
         and STOPPING=1 when it begins to shut down. Without it nothing is
         sent.
+  WATCHDOG_USEC, WATCHDOG_PID
+        Set by systemd for WatchdogSec=: netwardend pings every half of
+        that period, as long as its engine answers.
+  LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES
+        Sockets passed by socket activation (netwardend.socket). A netlink
+        route socket (ListenNetlink=route 1) is taken as the source of link
+        events, which systemd buffers while no daemon runs; any other
+        socket is logged and closed.
 
 Exit status:
-  0     Stopped cleanly by SIGTERM or SIGINT, or --help or --version.
+  0     Stopped cleanly by SIGTERM or SIGINT or after --idle-timeout,
+        or --help or --version.
   1     Runtime failure: the bus is unreachable, org.netwarden1 is owned
         by another connection, a directory cannot be created, or the bus
         connection or name was lost.
@@ -79,6 +98,9 @@ Files:
         The polkit actions that authorise requests.
   /lib/systemd/system/netwardend.service
         The systemd unit.
+  /lib/systemd/system/netwardend.socket
+        The netlink socket that keeps link events while the daemon
+        restarts.
 `)
 	io.WriteString(w, b.String())
 }
@@ -86,10 +108,11 @@ Files:
 // argNames names the argument of each option that takes one, as --help
 // shows it.
 var argNames = map[string]string{
-	"config-dir": "DIR",
-	"state-dir":  "DIR",
-	"backend":    "NAME",
-	"log-level":  "LEVEL",
+	"config-dir":   "DIR",
+	"state-dir":    "DIR",
+	"backend":      "NAME",
+	"log-level":    "LEVEL",
+	"idle-timeout": "DURATION",
 }
 
 // wrap fills text into lines of at most width columns, each starting with

@@ -1016,8 +1016,8 @@ func TestAPIHungPolkit(t *testing.T) {
 	if rootErr != nil {
 		t.Errorf("root's define while polkit hangs: %v", rootErr)
 	}
-	if userErr != dbusapi.ErrorAccessDenied || !strings.Contains(userMsg, polkit.ActionRead) {
-		t.Errorf("user's list while polkit hangs: %s %s, want AccessDenied naming %s", userErr, userMsg, polkit.ActionRead)
+	if userErr != dbusapi.ErrorAccessDenied || !strings.Contains(userMsg, polkit.ActionNWFilterRead) {
+		t.Errorf("user's list while polkit hangs: %s %s, want AccessDenied naming %s", userErr, userMsg, polkit.ActionNWFilterRead)
 	}
 	if took < dbusapi.DefaultAuthTimeout || took > dbusapi.DefaultAuthTimeout+10*time.Second {
 		t.Errorf("calls took %v, want about the authorization timeout %v", took, dbusapi.DefaultAuthTimeout)

@@ -99,9 +99,9 @@ func TestPolkitAnswers(t *testing.T) {
 	if res.Authorized || !res.Challenge {
 		t.Fatalf("test user on %s: %+v, want not authorized with challenge", polkit.ActionNWFilterManage, res)
 	}
-	res, err = auth.Check(ctx, subject, polkit.ActionRead, 0)
+	res, err = auth.Check(ctx, subject, polkit.ActionNWFilterRead, 0)
 	if err != nil || !res.Authorized {
-		t.Fatalf("test user on %s: %+v, %v; want authorized", polkit.ActionRead, res, err)
+		t.Fatalf("test user on %s: %+v, %v; want authorized", polkit.ActionNWFilterRead, res, err)
 	}
 
 	// A rules.d file granting the action to the user is picked up live.
