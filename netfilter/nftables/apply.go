@@ -122,9 +122,14 @@ func (t *txn) replaceAll(next *installed) {
 	if next.hasIP() {
 		t.addIPInfra()
 		e := &ipElems{withValues: true}
+		want := make(map[string]bool, len(next.ipChains))
+		for ch := range next.ipChains {
+			want[ch] = true
+		}
+		added := make(map[string]bool, len(next.ipChains))
 		for _, name := range sortedPorts(next) {
 			if ip := next.ports[name].ip; ip != nil {
-				t.addIPChains(name, ip)
+				t.addIPChains(ip, want, added)
 				e.add(name, ip)
 			}
 		}
@@ -240,42 +245,53 @@ func (t *txn) update(old *installed, d *delta) {
 	for _, name := range d.del {
 		diffPort(name, old.ports[name], nil)
 	}
-	// IP layer: chains of new and changed ports, elements of new, changed
-	// and removed ones (a port keeps its id, and its chains their names,
-	// while it keeps IP-layer rules: only its rules change then).
+	// IP layer: the shared chains that appear (before the elements
+	// jumping to them), the elements of new, changed and removed ports
+	// (a port keeps its id while it keeps IP-layer rules: a change of
+	// its rules replaces the verdict-map elements of the chains whose
+	// rules changed), then the chains no port uses any more (after
+	// their last element).
+	ipNew := make(map[string]bool, len(d.ipChainAdd))
+	for _, ch := range d.ipChainAdd {
+		ipNew[ch] = true
+	}
+	ipAdded := make(map[string]bool, len(d.ipChainAdd))
 	ipAdd, ipDel := &ipElems{withValues: true}, &ipElems{}
-	var ipGone []string
 	for _, name := range names {
 		var o *ipPort
 		if op := old.ports[name]; op != nil {
 			o = op.ip
 		}
 		n := d.set[name].ip
+		if n != nil {
+			t.addIPChains(n, ipNew, ipAdded)
+		}
 		switch {
 		case o == nil && n != nil:
-			t.addIPChains(name, n)
+			ipAdd.add(name, n)
+		case o != nil && n != nil && o.id != n.id:
+			ipDel.add(name, o)
 			ipAdd.add(name, n)
 		case o != nil && n != nil:
-			t.replaceIPChains(name, n)
-			if o.id != n.id {
-				ipDel.add(name, o)
-				ipAdd.add(name, n)
+			for c := chainFJ; c < numIPChains; c++ {
+				if o.chains[c] != n.chains[c] {
+					ipDel.verdict(o, c)
+					ipAdd.verdict(n, c)
+				}
 			}
 		case o != nil && n == nil:
 			ipDel.add(name, o)
-			ipGone = append(ipGone, name)
 		}
 	}
 	for _, name := range d.del {
 		if op := old.ports[name]; op != nil && op.ip != nil {
 			ipDel.add(name, op.ip)
-			ipGone = append(ipGone, name)
 		}
 	}
 	t.sendIPElems(ipDel, true)
 	t.sendIPElems(ipAdd, false)
-	for _, name := range ipGone {
-		t.delIPChains(name)
+	for _, ch := range d.ipChainDel {
+		t.delIPChain(ch)
 	}
 	goneMaps := map[string]bool{}
 	for _, p := range d.progDel {

@@ -16,9 +16,9 @@
 // elements, not rules. See program.go for how filters become programs.
 //
 // IP-layer rules (tcp, udp, icmp, all, …) need connection tracking,
-// which this kernel's bridge family lacks: they live in per-port chains of
-// "table inet netwarden", reached through br_netfilter with the ports
-// carried in the packet mark. See iplayer.go for libvirt's semantics and
+// which this kernel's bridge family lacks: they live in chains of "table
+// inet netwarden", shared by the ports with the same rules, reached
+// through br_netfilter with the ports carried in the packet mark. See iplayer.go for libvirt's semantics and
 // iplayer_kernel.go for the layout.
 //
 // The firewalls of virtual networks (State.Networks: nat, route,
@@ -89,6 +89,7 @@ type installed struct {
 	setRefs  map[string]int            // shared set → number of programs using it
 	setElems map[string]map[string]int // set → key → number of ports with that key
 	failed   map[string]error          // ports installed as drop-all for lack of a rendering
+	ipChains map[string]int            // shared IP-layer chain → number of ports using it
 }
 
 func newInstalled() *installed {
@@ -99,6 +100,7 @@ func newInstalled() *installed {
 		setRefs:  map[string]int{},
 		setElems: map[string]map[string]int{},
 		failed:   map[string]error{},
+		ipChains: map[string]int{},
 	}
 }
 
@@ -115,6 +117,9 @@ type delta struct {
 	progAdd, progDel []*program
 	setsAdd, setsDel []string
 	elemAdd, elemDel map[string][][]byte
+
+	ipChainDelta           map[string]int // IP-layer chain → change in its port count
+	ipChainAdd, ipChainDel []string       // IP-layer chains that appear, disappear
 }
 
 func (d *delta) empty() bool { return len(d.set) == 0 && len(d.del) == 0 }
@@ -145,6 +150,11 @@ func (s *installed) commit(d *delta) {
 	for set, n := range d.setDelta {
 		if s.setRefs[set] += n; s.setRefs[set] <= 0 {
 			delete(s.setRefs, set)
+		}
+	}
+	for ch, n := range d.ipChainDelta {
+		if s.ipChains[ch] += n; s.ipChains[ch] <= 0 {
+			delete(s.ipChains, ch)
 		}
 	}
 	for set, m := range d.elemDelta {
@@ -390,12 +400,19 @@ func (b *Backend) planPortFailClosed(name string, ps *netfilter.PortState) *port
 }
 
 // count fills in d's consequences relative to the installed state cur:
-// programs, shared sets and elements that appear or disappear.
+// programs, shared sets and elements, shared IP-layer chains that appear
+// or disappear.
 func (b *Backend) count(cur *installed, d *delta) {
 	progDelta := map[string]int{}
 	progs := map[string]*program{}
 	elemDelta := map[string]map[string]int{}
+	ipDelta := map[string]int{}
 	touch := func(pi *portInstall, by int) {
+		if pi != nil && pi.ip != nil {
+			for _, ch := range pi.ip.chains {
+				ipDelta[ch] += by
+			}
+		}
 		if pi == nil || pi.prog == nil {
 			return
 		}
@@ -419,7 +436,18 @@ func (b *Backend) count(cur *installed, d *delta) {
 	for _, name := range d.del {
 		touch(cur.ports[name], -1)
 	}
-	d.progDelta, d.elemDelta = progDelta, elemDelta
+	d.progDelta, d.elemDelta, d.ipChainDelta = progDelta, elemDelta, ipDelta
+	for ch, n := range ipDelta {
+		before := cur.ipChains[ch]
+		switch after := before + n; {
+		case before == 0 && after > 0:
+			d.ipChainAdd = append(d.ipChainAdd, ch)
+		case before > 0 && after == 0:
+			d.ipChainDel = append(d.ipChainDel, ch)
+		}
+	}
+	sort.Strings(d.ipChainAdd)
+	sort.Strings(d.ipChainDel)
 	setDelta := map[string]int{}
 	for id, n := range progDelta {
 		before := cur.programs[id]
@@ -502,7 +530,9 @@ func (b *Backend) planPort(name string, ps *netfilter.PortState) (*portInstall, 
 			return nil, fmt.Errorf("port %s: IP-layer rules: %w", name, err)
 		}
 		if !plan.empty() {
-			pi.ip = &ipPort{plan: plan}
+			if pi.ip, err = newIPPort(plan); err != nil {
+				return nil, fmt.Errorf("port %s: IP-layer rules: %w", name, err)
+			}
 		}
 	}
 	if len(ps.Rules.Chains) == 0 {

@@ -263,7 +263,10 @@ func (p *ipPlan) add(r *netfilter.Rule) error {
 // The sets belong to the table, not to a port: counts are of live
 // connections (conntrack entries), and an element goes when its count
 // drops to zero. A rule that takes the number of another after a change
-// of the port's filter sees that rule's live connections.
+// of the port's filter sees that rule's live connections. The rule
+// number is the rule's place in its chain, part of the chain's rules and
+// so of its hash (ipChainHash); ports sharing the chain count apart, by
+// the port half the packet's mark brings.
 func connlimitExprs(limit string, negate bool, c ipChain, idx int, v6 bool) ([]expr.Any, error) {
 	n, err := strconv.ParseUint(limit, 10, 32)
 	if err != nil {

@@ -1,6 +1,9 @@
 package nftables
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -16,7 +19,8 @@ import (
 )
 
 // The kernel half of the IP layer: how packets reach a port's FJ, FP and
-// HJ chains (planned by iplayer.go).
+// HJ chains (planned by iplayer.go), which ports with the same rules
+// share.
 //
 // This kernel's bridge family has no connection tracking, so the chains
 // live in "table inet netwarden", which bridged IP traffic reaches through
@@ -33,10 +37,11 @@ import (
 //	      oifname @ip-to-bit-K meta mark set meta mark | 1<<(16+K)
 //	table inet netwarden
 //	  map from-port, to-port, host-from-port { type mark : verdict }
-//	  chain forward  forward, 0:  meta mark & 0x0000ffff vmap @from-port   → jump fj-PORT
-//	                              meta mark & 0xffff0000 vmap @to-port     → jump fp-PORT
-//	  chain input    input,   0:  meta mark & 0x0000ffff vmap @host-from-port → jump hj-PORT
-//	  chain fj-PORT, fp-PORT, hj-PORT: the port's rules
+//	  chain forward  forward, 0:  meta mark & 0x0000ffff vmap @from-port   → jump ip-HASH-fj
+//	                              meta mark & 0xffff0000 vmap @to-port     → jump ip-HASH-fp
+//	  chain input    input,   0:  meta mark & 0x0000ffff vmap @host-from-port → jump ip-HASH-hj
+//	  chain ip-HASH-fj, ip-HASH-fp, ip-HASH-hj: rules, shared by every port
+//	      whose chain of that kind has them (HASH: ipChainHash)
 //	  set connlimit-{fj,fp,hj}-{ip,ip6}  connection counts of connlimit-above
 //	      rules, keyed by port, rule and source address (see connlimitExprs)
 //
@@ -54,11 +59,18 @@ import (
 // host to a guest is not filtered at this layer at all (libvirt filters
 // only FORWARD and INPUT).
 //
-// Chains are per port for now (libvirt's FJ/FP/HJ, 3 chains per port);
-// sharing them between ports of one filter, as the Ethernet layer does,
-// is possible later: the rules have no per-port values other than what
-// compileMatch shares by set lookups, and the dispatch already goes by
-// verdict maps.
+// libvirt has three chains per port (FJ-PORT, FP-PORT, HJ-PORT). Here a
+// chain is named by a hash of its rules and shared, with a reference
+// count in the installed state, by every port whose chain of that kind
+// has the same rules: a port's per-port values (an instantiated $IP)
+// are literals in its rules and give it chains of its own, and nothing
+// in a chain names the port (connlimit-above counts by the mark's port
+// half, read per packet). A port's chains are then three verdict-map
+// elements: changing the filter of a thousand ports adds the new
+// chains, replaces 3000 elements and deletes the old chains, in one
+// transaction, instead of rewriting 3000 chains. The chains a port
+// stops using go in the same transaction as the last element jumping to
+// them.
 //
 // What this costs the rest of the system: netwarden owns the packet mark
 // of bridged traffic from and to ports with IP-layer rules (a mark set by
@@ -78,6 +90,64 @@ type ipPort struct {
 	// keeps IP-layer rules.
 	id   uint16
 	plan *ipPlan
+	// chains are the names of the port's FJ, FP and HJ chains
+	// (ipChainName of the hash of plan's rules), shared with every
+	// port whose chain of that kind has the same rules.
+	chains [numIPChains]string
+}
+
+// newIPPort names the chains of a port's plan.
+func newIPPort(plan *ipPlan) (*ipPort, error) {
+	ip := &ipPort{plan: plan}
+	for c := chainFJ; c < numIPChains; c++ {
+		h, err := ipChainHash(c, plan.chains[c])
+		if err != nil {
+			return nil, err
+		}
+		ip.chains[c] = ipChainName(h, c)
+	}
+	return ip, nil
+}
+
+// ipChainHash is 12 hex digits of the SHA-256 of chain c's kind and
+// rules as the kernel receives them (each expression's netlink
+// encoding; set ids, which only name a set created in the same
+// transaction, left out). Two chains with the same hash are the same
+// chain: a rule's per-port values (an $IP in srcipaddr) are literals in
+// its expressions, so they make the hash differ, while the port itself
+// is no part of a chain (connlimit-above counts by the mark's port
+// half, read when the packet passes).
+func ipChainHash(c ipChain, rules []ipRule) (string, error) {
+	h := sha256.New()
+	var n [4]byte
+	word := func(v int) {
+		binary.BigEndian.PutUint32(n[:], uint32(v))
+		h.Write(n[:])
+	}
+	h.Write([]byte(ipChainWords[c]))
+	word(len(rules))
+	for _, r := range rules {
+		word(len(r.exprs))
+		for _, e := range r.exprs {
+			switch x := e.(type) {
+			case *expr.Dynset:
+				y := *x
+				y.SetID = 0
+				e = &y
+			case *expr.Lookup:
+				y := *x
+				y.SetID = 0
+				e = &y
+			}
+			b, err := expr.Marshal(byte(nftables.TableFamilyINet), e)
+			if err != nil {
+				return "", fmt.Errorf("IP-layer chain %s: %w", ipChainWords[c], err)
+			}
+			word(len(b))
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6]), nil
 }
 
 // connlimitSetSize bounds each connlimit set (sources × rules × ports).
@@ -360,7 +430,7 @@ func (t *txn) addIPInfra() {
 }
 
 // delIPInfra queues the removal of the IP layer's fixed objects (after
-// the per-port chains and elements).
+// the shared chains and the elements).
 func (t *txn) delIPInfra() {
 	for _, name := range []string{chainIPMarkFrom, chainIPMarkTo} {
 		ch := &nftables.Chain{Name: name, Table: t.table}
@@ -389,34 +459,27 @@ func (t *txn) ipSet(name string) *nftables.Set {
 	return nil
 }
 
-// addIPChains queues a port's three chains (new) with their rules.
-func (t *txn) addIPChains(port string, ip *ipPort) {
+// addIPChains queues those of ip's chains that are in want and not yet
+// in added (new chains, with their rules), and records them in added.
+func (t *txn) addIPChains(ip *ipPort, want, added map[string]bool) {
 	it := ipTable()
 	for c := chainFJ; c < numIPChains; c++ {
-		ch := t.c.AddChain(&nftables.Chain{Name: ipPortChainName(port, c), Table: it})
+		name := ip.chains[c]
+		if !want[name] || added[name] {
+			continue
+		}
+		added[name] = true
+		ch := t.c.AddChain(&nftables.Chain{Name: name, Table: it})
 		t.addIPRules(ch, ip.plan.chains[c])
 	}
 }
 
-// replaceIPChains queues new rules for a port's existing chains.
-func (t *txn) replaceIPChains(port string, ip *ipPort) {
-	it := ipTable()
-	for c := chainFJ; c < numIPChains; c++ {
-		ch := &nftables.Chain{Name: ipPortChainName(port, c), Table: it}
-		t.c.FlushChain(ch)
-		t.addIPRules(ch, ip.plan.chains[c])
-	}
-}
-
-// delIPChains queues the removal of a port's chains (after its map
-// elements).
-func (t *txn) delIPChains(port string) {
-	it := ipTable()
-	for c := chainFJ; c < numIPChains; c++ {
-		ch := &nftables.Chain{Name: ipPortChainName(port, c), Table: it}
-		t.c.FlushChain(ch)
-		t.c.DelChain(ch)
-	}
+// delIPChain queues the removal of a shared chain (after the last map
+// element jumping to it).
+func (t *txn) delIPChain(name string) {
+	ch := &nftables.Chain{Name: name, Table: ipTable()}
+	t.c.FlushChain(ch)
+	t.c.DelChain(ch)
 }
 
 func (t *txn) addIPRules(ch *nftables.Chain, rules []ipRule) {
@@ -441,19 +504,14 @@ type ipElems struct {
 	withValues bool
 }
 
-// add adds port's elements (with values when e.withValues, keys only
-// for deletion otherwise).
+// add adds all of port's elements: its id and bits in the bridge table
+// and its three verdict-map elements (with values when e.withValues,
+// keys only for deletion otherwise).
 func (e *ipElems) add(port string, ip *ipPort) {
 	id := uint32(ip.id)
 	key := nftables.SetElement{Key: ifname(port)}
-	lo := nftables.SetElement{Key: nativeU32(id)}
-	hi := nftables.SetElement{Key: nativeU32(id << 16)}
-	host := lo
 	if e.withValues {
 		key.Val = binaryutil.BigEndian.PutUint32(id)
-		lo.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: ipPortChainName(port, chainFJ)}
-		hi.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: ipPortChainName(port, chainFP)}
-		host.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: ipPortChainName(port, chainHJ)}
 	}
 	e.ids = append(e.ids, key)
 	for k := 0; k < 16; k++ {
@@ -461,9 +519,30 @@ func (e *ipElems) add(port string, ip *ipPort) {
 			e.bits[k] = append(e.bits[k], nftables.SetElement{Key: ifname(port)})
 		}
 	}
-	e.from = append(e.from, lo)
-	e.to = append(e.to, hi)
-	e.host = append(e.host, host)
+	for c := chainFJ; c < numIPChains; c++ {
+		e.verdict(ip, c)
+	}
+}
+
+// verdict adds the element of the verdict map of chain kind c (from-port,
+// to-port, host-from-port) that sends ip's packets to its chain.
+func (e *ipElems) verdict(ip *ipPort, c ipChain) {
+	id := uint32(ip.id)
+	el := nftables.SetElement{Key: nativeU32(id)}
+	if c == chainFP {
+		el.Key = nativeU32(id << 16)
+	}
+	if e.withValues {
+		el.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: ip.chains[c]}
+	}
+	switch c {
+	case chainFJ:
+		e.from = append(e.from, el)
+	case chainFP:
+		e.to = append(e.to, el)
+	case chainHJ:
+		e.host = append(e.host, el)
+	}
 }
 
 // send queues the elements' addition (or deletion).
@@ -472,18 +551,22 @@ func (t *txn) sendIPElems(e *ipElems, del bool) {
 	if del {
 		op = t.delElems
 	}
-	if len(e.ids) == 0 {
-		return
+	if len(e.ids) > 0 {
+		op(t.set(mapIPPortIDs), e.ids)
 	}
-	op(t.set(mapIPPortIDs), e.ids)
 	for k := range e.bits {
 		if len(e.bits[k]) > 0 {
 			op(t.set(ipToBitSetName(k)), e.bits[k])
 		}
 	}
-	op(t.ipSet(mapIPFrom), e.from)
-	op(t.ipSet(mapIPTo), e.to)
-	op(t.ipSet(mapIPHost), e.host)
+	for _, m := range []struct {
+		name  string
+		elems []nftables.SetElement
+	}{{mapIPFrom, e.from}, {mapIPTo, e.to}, {mapIPHost, e.host}} {
+		if len(m.elems) > 0 {
+			op(t.ipSet(m.name), m.elems)
+		}
+	}
 }
 
 // ipChainNames lists the inet table's chains for the installed state.
@@ -492,12 +575,8 @@ func (s *installed) ipChainNames() []string {
 		return nil
 	}
 	names := []string{chainIPForward, chainIPInput}
-	for port, pi := range s.ports {
-		if pi.ip != nil {
-			for c := chainFJ; c < numIPChains; c++ {
-				names = append(names, ipPortChainName(port, c))
-			}
-		}
+	for name := range s.ipChains {
+		names = append(names, name)
 	}
 	sort.Strings(names)
 	return names

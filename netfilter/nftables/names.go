@@ -100,9 +100,11 @@ func connlimitSetName(c ipChain, v6 bool) string {
 	return "connlimit-" + ipChainWords[c] + "-" + fam
 }
 
-// ipPortChainName is a port's FJ, FP or HJ chain in the inet table, e.g.
-// "fj-vnet0".
-func ipPortChainName(port string, c ipChain) string { return ipChainWords[c] + "-" + port }
+// ipChainName is an FJ, FP or HJ chain in the inet table, named by hash,
+// the 12 hex digits of a hash of its rules (see ipChainHash), e.g.
+// "ip-1a2b3c4d5e6f-fj"; every port whose chain of that kind has those
+// rules shares it.
+func ipChainName(hash string, c ipChain) string { return "ip-" + hash + "-" + ipChainWords[c] }
 
 // sharedSetName is the set holding per-port values for lookups with the
 // given signature.
