@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/netwarden/netwarden/dbusapi"
 	"github.com/netwarden/netwarden/netfilter"
@@ -25,6 +27,10 @@ type core struct {
 	once   sync.Once
 	engine *Engine
 	nets   *Networks
+	// rec is the reconciler, set once the daemon is ready.
+	rec atomic.Pointer[reconciler]
+	// firewalld says whether firewalld owns its bus name.
+	firewalld atomic.Bool
 	// startErr is why there is no engine (start-up failed or stopped).
 	startErr error
 }
@@ -50,6 +56,34 @@ func (c *core) start(e *Engine, nets *Networks, err error) {
 		c.engine, c.nets, c.startErr = e, nets, err
 		close(c.ready)
 	})
+}
+
+// setReconciler hands the core the reconciler whose re-applies it
+// reports.
+func (c *core) setReconciler(r *reconciler) { c.rec.Store(r) }
+
+// FirewalldRunning implements dbusapi.Manager.
+func (c *core) FirewalldRunning() bool { return c.firewalld.Load() }
+
+// LastFirewallReapply implements dbusapi.Manager.
+func (c *core) LastFirewallReapply() time.Time {
+	if r := c.rec.Load(); r != nil {
+		t, _ := r.lastReapply()
+		return t
+	}
+	return time.Time{}
+}
+
+// Restores implements dbusapi.Manager: the engine's count of restores.
+func (c *core) Restores() uint64 {
+	select {
+	case <-c.ready:
+		if c.engine != nil {
+			return uint64(c.engine.Stats().Restores)
+		}
+	default:
+	}
+	return 0
 }
 
 // waitNetworks returns the networks once they are there.

@@ -134,15 +134,35 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		loopCtx, stopLoops := context.WithCancel(ctx)
 		var loops sync.WaitGroup
+		rec := newReconciler(log, engine, nets, func() {
+			if err := srv.PropertiesChanged(dbusapi.ManagerInterface, "LastFirewallReapply", "Restores"); err != nil {
+				log.Warn("cannot emit signal", "signal", "PropertiesChanged", "error", err)
+			}
+		})
+		api.setReconciler(rec)
 		loops.Add(2)
 		go func() {
 			defer loops.Done()
-			engine.verifyLoop(loopCtx, cfg.VerifyInterval, nil)
+			rec.run(loopCtx, cfg.VerifyInterval)
 		}()
 		go func() {
 			defer loops.Done()
-			reloads(loopCtx, cfg.Reload, engine, notifier, log)
+			reloads(loopCtx, cfg.Reload, rec, notifier, log)
 		}()
+		if w, ok := backend.(interface {
+			Watch(context.Context) (<-chan struct{}, error)
+		}); ok { // netfilter.Watcher
+			events, err := w.Watch(loopCtx)
+			if err != nil {
+				log.Warn("cannot watch netwarden's tables for changes by others; relying on the periodic check", "error", err)
+			} else {
+				loops.Add(1)
+				go func() {
+					defer loops.Done()
+					rec.watch(loopCtx, events, "netwarden's tables changed by someone else")
+				}()
+			}
+		}
 		var idle <-chan struct{}
 		if cfg.IdleTimeout > 0 {
 			calls.touch() // idle time counts from now
@@ -197,7 +217,7 @@ var errIdle = errors.New("idle")
 // reloads handles reload requests (SIGHUP) until ctx ends: each is
 // reported as RELOADING=1, runs a verification of the kernel state (a
 // restore where it differs), and ends with READY=1.
-func reloads(ctx context.Context, reload <-chan struct{}, e *Engine, notifier Notifier, log *slog.Logger) {
+func reloads(ctx context.Context, reload <-chan struct{}, rec *reconciler, notifier Notifier, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -208,7 +228,7 @@ func reloads(ctx context.Context, reload <-chan struct{}, e *Engine, notifier No
 			log.Warn("cannot tell the service manager we are reloading", "err", err)
 		}
 		log.Info("reload: verifying kernel state")
-		if err := e.Verify(ctx); err != nil {
+		if err := rec.request(ctx, "SIGHUP"); err != nil {
 			log.Error("kernel state could not be restored", "error", err)
 		} else {
 			log.Info("reload done")

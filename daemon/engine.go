@@ -421,29 +421,3 @@ func (e *Engine) Stats() Stats {
 	defer e.mu.Unlock()
 	return e.stats
 }
-
-// verifyLoop runs Verify every interval (5 s when zero, never when
-// negative) and whenever reload delivers, until ctx ends.
-func (e *Engine) verifyLoop(ctx context.Context, interval time.Duration, reload <-chan struct{}) {
-	if interval == 0 {
-		interval = 5 * time.Second
-	}
-	var tick <-chan time.Time
-	if interval > 0 {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick:
-		case <-reload:
-			e.log.Info("reload: verifying kernel state")
-		}
-		if err := e.Verify(ctx); err != nil {
-			e.log.Error("kernel state could not be restored", "error", err)
-		}
-	}
-}

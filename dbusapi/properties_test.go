@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -16,6 +17,9 @@ type fakeManager struct{ version string }
 func (f fakeManager) Version() string                            { return f.version }
 func (f fakeManager) Backend() string                            { return "fake" }
 func (f fakeManager) StatefulFiltering() string                  { return "br_netfilter" }
+func (f fakeManager) FirewalldRunning() bool                     { return false }
+func (f fakeManager) LastFirewallReapply() time.Time             { return time.Time{} }
+func (f fakeManager) Restores() uint64                           { return 0 }
 func (fakeManager) Filters(context.Context) ([]Filter, error)    { return nil, nil }
 func (fakeManager) Bindings(context.Context) ([]Binding, error)  { return nil, nil }
 func (fakeManager) UndefineFilter(context.Context, string) error { return ErrNotFound }
@@ -143,9 +147,12 @@ func TestPropertiesGetAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]dbus.Variant{
-		"Version":           dbus.MakeVariant("1.2.3"),
-		"Backend":           dbus.MakeVariant("fake"),
-		"StatefulFiltering": dbus.MakeVariant("br_netfilter"),
+		"Version":             dbus.MakeVariant("1.2.3"),
+		"Backend":             dbus.MakeVariant("fake"),
+		"StatefulFiltering":   dbus.MakeVariant("br_netfilter"),
+		"FirewalldRunning":    dbus.MakeVariant(false),
+		"LastFirewallReapply": dbus.MakeVariant(uint64(0)),
+		"Restores":            dbus.MakeVariant(uint64(0)),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("GetAll(Manager) = %v, want %v", got, want)
@@ -159,8 +166,8 @@ func TestPropertiesGetAll(t *testing.T) {
 		t.Errorf("GetAll(unknown) error %v, want %s", err, ErrorUnknownInterface)
 	}
 	all, err := p.GetAll("")
-	if err != nil || len(all) != 5 {
-		t.Errorf(`GetAll("") = %v, %v; want the 5 properties`, all, err)
+	if err != nil || len(all) != 8 {
+		t.Errorf(`GetAll("") = %v, %v; want the 8 properties`, all, err)
 	}
 }
 

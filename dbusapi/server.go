@@ -30,6 +30,19 @@ type Manager interface {
 	// are enforced ("br_netfilter" or "bridge"; "" while starting),
 	// served as the StatefulFiltering property.
 	StatefulFiltering() string
+	// FirewalldRunning reports whether firewalld owns its bus name,
+	// served as the FirewalldRunning property (PropertiesChanged).
+	FirewalldRunning() bool
+	// LastFirewallReapply is when the last re-apply completed (after a
+	// firewalld reload or restart, a change to netwarden's tables by
+	// someone else, or SIGHUP); zero before the first. Served as the
+	// LastFirewallReapply property in microseconds since the epoch
+	// (PropertiesChanged), so clients can wait for it to advance.
+	LastFirewallReapply() time.Time
+	// Restores counts the re-applies that found netwarden's kernel
+	// state damaged and restored it, served as the Restores property
+	// (PropertiesChanged).
+	Restores() uint64
 
 	// Filters returns every filter in force (built-ins included),
 	// sorted by name.

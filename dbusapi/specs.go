@@ -59,6 +59,15 @@ func managerSpec(m Manager) ifaceSpec {
 			readOnlyProperty("Backend", emitsConst, m.Backend),
 			// Set once, when the engine has started; no signal.
 			readOnlyProperty("StatefulFiltering", emitsFalse, m.StatefulFiltering),
+			readOnlyProperty("FirewalldRunning", emitsTrue, m.FirewalldRunning),
+			readOnlyProperty("LastFirewallReapply", emitsTrue, func() uint64 {
+				t := m.LastFirewallReapply()
+				if t.IsZero() {
+					return 0
+				}
+				return uint64(t.UnixMicro())
+			}),
+			readOnlyProperty("Restores", emitsTrue, m.Restores),
 		},
 	}
 }

@@ -197,8 +197,8 @@ func TestDaemonProperties(t *testing.T) {
 	if err := obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.GetAll", 0, dbusapi.ManagerInterface).Store(&all); err != nil {
 		t.Fatalf("GetAll: %v", err)
 	}
-	if v, ok := all["Version"]; !ok || v.Value() != binaryVersion(t) || len(all) != 3 {
-		t.Errorf("GetAll(Manager) = %v; want Version, Backend and StatefulFiltering", all)
+	if v, ok := all["Version"]; !ok || v.Value() != binaryVersion(t) || len(all) != 6 {
+		t.Errorf("GetAll(Manager) = %v; want Version, Backend, StatefulFiltering, FirewalldRunning, LastFirewallReapply and Restores", all)
 	}
 	if v := all["Backend"]; v.Value() != "nftables" {
 		t.Errorf("Backend = %v, want nftables", v)
@@ -298,6 +298,54 @@ func TestSIGHUPIsLogged(t *testing.T) {
 	}
 	if !hasOwner(t, conn, dbusapi.BusName) {
 		t.Error("daemon gave up its name on SIGHUP")
+	}
+}
+
+// TestReapplyIsAnnounced: a re-apply (here asked for by SIGHUP; firewalld
+// reloads and flushes take the same path) advances LastFirewallReapply
+// and announces it with PropertiesChanged; a flush of the ruleset is
+// repaired and counted in Restores.
+func TestReapplyIsAnnounced(t *testing.T) {
+	l := lab.New(t)
+	conn := l.Bus().Conn()
+	if err := conn.AddMatchSignal(dbus.WithMatchInterface("org.freedesktop.DBus.Properties"), dbus.WithMatchObjectPath(dbusapi.ObjectPath)); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *dbus.Signal, 16)
+	conn.Signal(ch)
+	defer conn.RemoveSignal(ch)
+	d := startDaemon(t, l, "netwardend", nil)
+	d.waitOwned(t, conn)
+	d.waitReady(t)
+	obj := conn.Object(dbusapi.BusName, dbusapi.ObjectPath)
+	var before uint64
+	if err := obj.StoreProperty(dbusapi.ManagerInterface+".LastFirewallReapply", &before); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	if err := d.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(timeout)
+	for {
+		select {
+		case s := <-ch:
+			if s.Name != "org.freedesktop.DBus.Properties.PropertiesChanged" || len(s.Body) < 2 {
+				continue
+			}
+			changed, _ := s.Body[1].(map[string]dbus.Variant)
+			v, ok := changed["LastFirewallReapply"]
+			if !ok {
+				continue
+			}
+			at, _ := v.Value().(uint64)
+			if at <= before || time.UnixMicro(int64(at)).Before(sent.Add(-time.Second)) {
+				t.Fatalf("LastFirewallReapply went from %d to %d", before, at)
+			}
+			return
+		case <-deadline:
+			t.Fatalf("no PropertiesChanged for LastFirewallReapply after SIGHUP; log:\n%s", d.log(t))
+		}
 	}
 }
 
