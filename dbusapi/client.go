@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -115,6 +116,40 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("get %s.Version: got %s, want a string", ManagerInterface, v.Signature())
 	}
 	return s, nil
+}
+
+// Status is what the Manager's properties say of the daemon.
+type Status struct {
+	// Version and Backend are the daemon's version and kernel backend.
+	Version, Backend string
+	// StatefulFiltering is how rules needing connection tracking are
+	// enforced.
+	StatefulFiltering string
+	// FirewalldRunning says whether firewalld is on the bus.
+	FirewalldRunning bool
+	// LastFirewallReapply is when the last re-apply completed; zero
+	// when none has.
+	LastFirewallReapply time.Time
+	// Restores counts re-applies that repaired damaged kernel state.
+	Restores uint64
+}
+
+// Status reads the Manager's properties in one GetAll.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var all map[string]dbus.Variant
+	if err := c.obj.CallWithContext(ctx, propertiesInterface+".GetAll", 0, ManagerInterface).Store(&all); err != nil {
+		return Status{}, fmt.Errorf("get the properties of %s: %w", ManagerInterface, err)
+	}
+	var st Status
+	st.Version, _ = all["Version"].Value().(string)
+	st.Backend, _ = all["Backend"].Value().(string)
+	st.StatefulFiltering, _ = all["StatefulFiltering"].Value().(string)
+	st.FirewalldRunning, _ = all["FirewalldRunning"].Value().(bool)
+	if us, _ := all["LastFirewallReapply"].Value().(uint64); us != 0 {
+		st.LastFirewallReapply = time.UnixMicro(int64(us))
+	}
+	st.Restores, _ = all["Restores"].Value().(uint64)
+	return st, nil
 }
 
 // ListNWFilters calls Manager.ListNWFilters: the objects of all filters,

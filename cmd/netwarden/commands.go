@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/godbus/dbus/v5"
 
@@ -20,6 +21,7 @@ import (
 // and the unit tests replace it.
 type api interface {
 	Version(ctx context.Context) (string, error)
+	Status(ctx context.Context) (dbusapi.Status, error)
 	NWFilters(ctx context.Context) ([]dbusapi.NWFilter, error)
 	NWFilter(ctx context.Context, path dbus.ObjectPath) (dbusapi.NWFilter, error)
 	LookupNWFilter(ctx context.Context, nameOrUUID string) (dbus.ObjectPath, error)
@@ -135,6 +137,9 @@ func filterVerbs() []verb {
 				{name: "timeout", kind: optNumber, help: "timeout seconds", arg: "SECONDS"},
 				{name: "timestamp", kind: optBool, help: "show timestamp for each printed event"}},
 			run: event},
+		{name: "status", summary: "show the daemon's state",
+			desc: "Prints the daemon's version and firewall backend, how rules that need connection tracking are enforced, whether firewalld runs, when netwardend last re-applied its rules (after a firewalld reload, a flush of its tables or SIGHUP) and how many times it found them damaged, and how many networks, filters and bindings there are.",
+			run:  statusVerb},
 		{name: "version", summary: "show the versions of this client and of the daemon",
 			desc: "Prints the client's version, then asks the daemon for its version.",
 			run:  versionVerb, offline: true},
@@ -403,6 +408,50 @@ func versionVerb(s *session, _ api, _ parsed) error {
 	}
 	fmt.Fprintln(s.stdout, "Daemon version:", v)
 	return nil
+}
+
+func statusVerb(s *session, c api, _ parsed) error {
+	ctx, cancel := s.callContext()
+	defer cancel()
+	doing := failure{doing: "failed to get the daemon's status", denied: "read the daemon's state", action: polkit.ActionNWFilterRead}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return fail(doing, err)
+	}
+	nets, err := c.Networks(ctx)
+	if err != nil {
+		return fail(netReadFailure("failed to list networks", ""), err)
+	}
+	filters, err := c.NWFilters(ctx)
+	if err != nil {
+		return fail(readFailure("failed to list network filters", ""), err)
+	}
+	bindings, err := c.NWFilterBindings(ctx)
+	if err != nil {
+		return fail(bindingReadFailure("failed to list network filter bindings", ""), err)
+	}
+	active := 0
+	for _, n := range nets {
+		if n.Active {
+			active++
+		}
+	}
+	yesNo := map[bool]string{true: "running", false: "not running"}
+	last := "never"
+	if !st.LastFirewallReapply.IsZero() {
+		last = st.LastFirewallReapply.Local().Format("2006-01-02 15:04:05.000 MST")
+	}
+	w := tabwriter.NewWriter(s.stdout, 0, 8, 1, ' ', 0)
+	fmt.Fprintf(w, "Daemon version:\t%s\n", st.Version)
+	fmt.Fprintf(w, "Firewall backend:\t%s\n", st.Backend)
+	fmt.Fprintf(w, "Stateful filtering:\t%s\n", st.StatefulFiltering)
+	fmt.Fprintf(w, "firewalld:\t%s\n", yesNo[st.FirewalldRunning])
+	fmt.Fprintf(w, "Last re-apply:\t%s\n", last)
+	fmt.Fprintf(w, "Restores:\t%d\n", st.Restores)
+	fmt.Fprintf(w, "Networks:\t%d (%d active)\n", len(nets), active)
+	fmt.Fprintf(w, "Filters:\t%d\n", len(filters))
+	fmt.Fprintf(w, "Bindings:\t%d\n", len(bindings))
+	return w.Flush()
 }
 
 func helpVerb(s *session, _ api, p parsed) error {

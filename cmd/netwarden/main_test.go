@@ -46,6 +46,10 @@ func notFound() error {
 
 func (f *fakeAPI) Version(context.Context) (string, error) { return "9.9", nil }
 
+func (f *fakeAPI) Status(context.Context) (dbusapi.Status, error) {
+	return dbusapi.Status{Version: "9.9", Backend: "fake", StatefulFiltering: "br_netfilter", Restores: 2}, nil
+}
+
 func (f *fakeAPI) NWFilters(context.Context) ([]dbusapi.NWFilter, error) {
 	var fs []dbusapi.NWFilter
 	for _, n := range []string{"allow-arp", "clean-traffic", "web"} {
@@ -172,6 +176,7 @@ func TestRun(t *testing.T) {
 		{args: []string{"version", "x"}, want: exitUsage, stderr: "unexpected data 'x'"},
 		{args: []string{"version"}, stdout: "Client version: ", noBus: true, want: exitFailure, stderr: "error: cannot connect to the system bus at unix:path=/nowhere"},
 		{args: []string{"version"}, stdout: "Daemon version: 9.9"},
+		{args: []string{"status"}, stdout: "Daemon version:     9.9\nFirewall backend:   fake\nStateful filtering: br_netfilter\nfirewalld:          not running\nLast re-apply:      never\nRestores:           2\n"},
 		{args: []string{"nwfilter-list"}, noBus: true, want: exitFailure, stderr: "system bus"},
 		{args: []string{"nwfilter-list"}, stdout: " UUID                                   Name\n" +
 			"-------------------------------------------------------\n" +

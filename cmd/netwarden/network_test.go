@@ -54,6 +54,9 @@ func (f *fakeAPI) netAt(path dbus.ObjectPath) (*dbusapi.NetworkObject, error) {
 
 func (f *fakeAPI) Networks(context.Context) ([]dbusapi.NetworkObject, error) {
 	var ns []dbusapi.NetworkObject
+	if f.nets == nil {
+		return nil, nil
+	}
 	for _, name := range []string{"default", "fresh", "idle", "tmp"} {
 		if n, ok := f.nets.nets[name]; ok {
 			ns = append(ns, *n)
