@@ -171,12 +171,17 @@ func (c *Client) ZoneOfInterface(ctx context.Context, iface string) (string, err
 // ChangeZoneOfInterface binds iface to zone at run time, moving it out of
 // any zone it was in (zone.changeZoneOfInterface; zone "" means the default
 // zone). The binding does not survive a firewalld reload or restart.
-// Binding an interface to the zone it is already in is a
-// ZONE_ALREADY_SET error (IsZoneAlreadySet); an unknown zone is
-// INVALID_ZONE.
+// It is idempotent: firewalld 1.x answers success for the zone the
+// interface is in already, older versions may say ZONE_ALREADY_SET,
+// which is success here too. An unknown zone is INVALID_ZONE
+// (IsInvalidZone).
 func (c *Client) ChangeZoneOfInterface(ctx context.Context, zone, iface string) error {
 	var z string
-	return c.call(ctx, Path, ZoneInterface, "changeZoneOfInterface", []any{&z}, zone, iface)
+	err := c.call(ctx, Path, ZoneInterface, "changeZoneOfInterface", []any{&z}, zone, iface)
+	if IsZoneAlreadySet(err) {
+		return nil
+	}
+	return err
 }
 
 // Zones returns the run-time zones.
