@@ -29,6 +29,18 @@ type Backend interface {
 	Remove(ctx context.Context) error
 }
 
+// Watcher is a Backend that can tell when its kernel state may have been
+// changed by someone else. The daemon treats a signal as a trigger of the
+// one path: Verify, and Apply the desired state again if it differs.
+type Watcher interface {
+	// Watch returns a channel (capacity 1) that receives a value whenever
+	// the kernel reports a change to the backend's objects that the
+	// backend did not make itself, or when such reports may have been
+	// lost. Sends never block: a pending signal absorbs later ones. The
+	// channel is closed when ctx ends.
+	Watch(ctx context.Context) (<-chan struct{}, error)
+}
+
 // Capabilities are what a backend found the kernel able to do.
 type Capabilities struct {
 	// BridgeConntrack: connection tracking works in the bridge family

@@ -69,6 +69,9 @@ func (b *Backend) log() *slog.Logger {
 type Backend struct {
 	cfg   Config
 	table *nftables.Table
+	// own remembers the netlink ports of this backend's sockets, so
+	// that Watch can tell its own changes from others' (see watch.go).
+	own ownPorts
 
 	// What the last successful Apply installed; nil before the first
 	// and after a failure of Verify, which makes the next Apply replace
@@ -215,7 +218,7 @@ func (b *Backend) Name() string { return "nftables" }
 const socketBuffer = 64 << 20
 
 func (b *Backend) conn() (*nftables.Conn, error) {
-	opts := []nftables.ConnOption{nftables.WithSockOptions(bigBuffers)}
+	opts := []nftables.ConnOption{nftables.WithSockOptions(bigBuffers, b.own.note)}
 	if b.cfg.NetNS != 0 {
 		opts = append(opts, nftables.WithNetNSFd(b.cfg.NetNS))
 	}
