@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -145,26 +144,29 @@ func TestRestoreAfterFlush(t *testing.T) {
 	want := hv.MustRun("nft", "list", "table", "bridge", "netwarden")
 	forged := udpFrame(t, net.HardwareAddr{0x52, 0x54, 0x00, 0xde, 0xad, 0x05}, g1.MAC, "10.77.0.99", "10.77.0.11", "after-flush")
 
-	hv.MustRun("nft", "flush", "ruleset")
-	if !delivered(t, g0, g1, forged, "after-flush") {
-		t.Fatal("forged frame dropped right after the flush: the flush did not take")
-	}
-	start := time.Now()
-	if err := d.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		got, err := hv.Run("nft", "list", "table", "bridge", "netwarden")
-		if err == nil && got == want {
-			break
+	// No SIGHUP: the daemon sees the flush through the kernel's
+	// notifications and restores at once.
+	for round := 0; round < 5; round++ {
+		start := time.Now()
+		hv.MustRun("nft", "flush", "ruleset")
+		flushed := time.Now()
+		deadline := time.Now().Add(timeout)
+		for {
+			got, err := hv.Run("nft", "list", "table", "bridge", "netwarden")
+			if err == nil && got == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("rules not restored after a flush; log:\n%s", d.log(t))
+			}
+			time.Sleep(2 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rules not restored after SIGHUP; log:\n%s", d.log(t))
+		t.Logf("round %d: restored %v after the flush (nft ran %v)", round, time.Since(flushed).Round(time.Millisecond),
+			flushed.Sub(start).Round(time.Millisecond))
+		if time.Since(flushed) > time.Second {
+			t.Errorf("restore took %v, want within a second", time.Since(flushed))
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	t.Logf("restored %v after SIGHUP", time.Since(start).Round(time.Millisecond))
 	if delivered(t, g0, g1, forged, "after-flush") {
 		t.Error("forged frame passed after the restore")
 	}
