@@ -12,8 +12,11 @@
 # It installs the binaries, netwardend.service and netwardend.socket, the
 # bus policy and activation file (Exec= and ExecStart= pointing at
 # SBINDIR), the polkit actions and the D-Bus interface descriptions.
-# TODO(zones issue): the firewalld zone and policy files netwarden ships
-# (zones/, not written yet) go to $(DATADIR)/firewalld/{zones,policies}.
+# The firewalld zone and policy files (zones/firewalld) go to
+# $(FIREWALLDDIR)/{zones,policies}, where firewalld reads its defaults; a
+# file there with the same content is left untouched, a different one is
+# replaced with a message. uninstall leaves them: another package (libvirt)
+# may own files of the same names.
 # BUILDDIR (default bin) is where the binaries are built, for builds
 # outside the source tree.
 
@@ -26,6 +29,7 @@ DBUSSERVICEDIR  ?= $(DATADIR)/dbus-1/system-services
 DBUSIFACEDIR    ?= $(DATADIR)/dbus-1/interfaces
 POLKITACTIONDIR ?= $(DATADIR)/polkit-1/actions
 SYSTEMDUNITDIR  ?= /lib/systemd/system
+FIREWALLDDIR    ?= $(PREFIX)/lib/firewalld
 DESTDIR         ?=
 BUILDDIR        ?= bin
 
@@ -38,6 +42,9 @@ GOFLAGS_BUILD = -trimpath -ldflags "-X github.com/netwarden/netwarden/version.ve
 # The D-Bus interface descriptions (checked against the code by
 # dbusapi's TestInterfaceFiles).
 IFACEFILES := $(notdir $(wildcard dbusapi/interfaces/*.xml))
+
+# The firewalld zones and policies, relative to zones/firewalld.
+FWFILES := $(patsubst zones/firewalld/%,%,$(wildcard zones/firewalld/zones/*.xml zones/firewalld/policies/*.xml))
 
 # The CLI is built when its main package exists.
 CMDS := netwardend $(if $(wildcard cmd/netwarden/main.go),netwarden)
@@ -84,6 +91,12 @@ install: build
 	sed 's|/usr/sbin/netwardend|$(SBINDIR)/netwardend|' systemd/org.netwarden1.service \
 		> $(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.service $(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
+	@for f in $(FWFILES); do \
+		dst="$(DESTDIR)$(FIREWALLDDIR)/$$f"; \
+		if cmp -s "zones/firewalld/$$f" "$$dst"; then echo "$$dst: identical file present, kept"; continue; fi; \
+		if [ -e "$$dst" ]; then echo "$$dst: differs, replaced"; fi; \
+		install -D -m 0644 "zones/firewalld/$$f" "$$dst" || exit 1; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/netwardend $(DESTDIR)$(BINDIR)/netwarden \

@@ -486,6 +486,11 @@ func TestDaemonMakeInstall(t *testing.T) {
 		"/usr/local/share/dbus-1/system-services/org.netwarden1.service",
 		"/usr/local/share/dbus-1/system.d/org.netwarden1.conf",
 		"/usr/local/share/polkit-1/actions/org.netwarden1.policy",
+		"/usr/local/lib/firewalld/zones/libvirt.xml",
+		"/usr/local/lib/firewalld/zones/libvirt-routed.xml",
+		"/usr/local/lib/firewalld/policies/libvirt-to-host.xml",
+		"/usr/local/lib/firewalld/policies/libvirt-routed-in.xml",
+		"/usr/local/lib/firewalld/policies/libvirt-routed-out.xml",
 	}
 	ifaces, err := filepath.Glob(filepath.Join(root, "dbusapi", "interfaces", "*.xml"))
 	if err != nil || len(ifaces) == 0 {
