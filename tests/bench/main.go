@@ -5,8 +5,9 @@
 //	go build -o bin/netwardend ./cmd/netwardend
 //	go build -o bin/bench ./tests/bench && bin/bench -sizes 1,100,1000 -net-runs 20
 //
-// The network benchmarks (network.go) run the real netwardend, found next
-// to this program or named by -netwardend, and time its D-Bus API.
+// The network benchmarks (network.go) and the D-Bus API benchmarks
+// (api.go) run the real netwardend, found next to this program or named
+// by -netwardend, and time its D-Bus API.
 //
 // It drives the daemon's engine in-process (the code every API call
 // reaches), with the nftables backend working in the lab's hypervisor
@@ -40,23 +41,30 @@ import (
 func main() {
 	sizes := flag.String("sizes", "1,100,1000", "comma-separated numbers of bindings")
 	ppsTime := flag.Duration("pps-time", 3*time.Second, "how long each packet-rate measurement sends")
-	only := flag.String("run", "nwfilter,network", "which benchmarks: nwfilter, network or both (comma-separated)")
+	only := flag.String("run", "nwfilter,network,api", "which benchmarks: nwfilter, network, api (comma-separated)")
 	netRuns := flag.Int("net-runs", 20, "start/destroy cycles per network kind (R)")
 	dhcpRuns := flag.Int("dhcp-runs", 3, "guests that lease an address on the nat network")
+	var api apiOptions
+	flag.IntVar(&api.calls, "api-calls", 2000, "timed calls per API latency series")
+	flag.IntVar(&api.warmup, "api-warmup", 100, "untimed calls before each API latency series")
+	flag.DurationVar(&api.duration, "api-time", 5*time.Second, "how long each API throughput run calls")
+	flag.IntVar(&api.clients, "api-clients", 8, "concurrent clients of the API throughput run")
+	flag.IntVar(&api.bindings, "api-bindings", 1000, "stored bindings for the API's RSS and cold-start figures")
+	flag.IntVar(&api.starts, "api-starts", 5, "cold starts of netwardend per binding count (median)")
 	netwardend := flag.String("netwardend", "", "the netwardend binary for the network benchmarks (default: netwardend next to this program)")
 	flag.Parse()
 	parts := map[string]bool{}
 	for _, p := range strings.Split(*only, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "nwfilter", "network":
+		case "nwfilter", "network", "api":
 			parts[p] = true
 		default:
-			fmt.Fprintf(os.Stderr, "bench: unknown benchmark %q (nwfilter, network)\n", p)
+			fmt.Fprintf(os.Stderr, "bench: unknown benchmark %q (nwfilter, network, api)\n", p)
 			os.Exit(2)
 		}
 	}
-	if *netRuns < 1 || *dhcpRuns < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -net-runs and -dhcp-runs must be at least 1")
+	if *netRuns < 1 || *dhcpRuns < 1 || api.calls < 1 || api.warmup < 0 || api.clients < 1 || api.bindings < 1 || api.starts < 1 || api.duration <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -net-runs, -dhcp-runs, -api-calls, -api-clients, -api-bindings, -api-starts and -api-time must be positive")
 		os.Exit(2)
 	}
 	if *netwardend == "" {
@@ -87,6 +95,11 @@ func main() {
 	}
 	if parts["network"] {
 		if err := r.Run(func(t lab.TB) { runNetworks(t, *netwardend, *netRuns, *dhcpRuns) }); err != nil {
+			os.Exit(1)
+		}
+	}
+	if parts["api"] {
+		if err := r.Run(func(t lab.TB) { runAPI(t, *netwardend, api) }); err != nil {
 			os.Exit(1)
 		}
 	}
