@@ -33,6 +33,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/netwarden/netwarden/dbusapi"
+	"github.com/netwarden/netwarden/firewalld"
 	"github.com/netwarden/netwarden/netfilter"
 	"github.com/netwarden/netwarden/netfilter/nftables"
 	"github.com/netwarden/netwarden/network"
@@ -119,7 +120,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// Only the owner of the bus name touches the kernel: a second
 	// daemon has given up by now.
 	var runErr error
-	engine, nets, err := startEngine(ctx, cfg, backend, log)
+	fw := firewalld.New(conn, firewalld.Options{})
+	engine, nets, err := startEngine(ctx, cfg, backend, fw, log)
 	api.start(engine, nets, err)
 	switch {
 	case err != nil && ctx.Err() == nil:
@@ -149,6 +151,18 @@ func Run(ctx context.Context, cfg Config) error {
 			defer loops.Done()
 			reloads(loopCtx, cfg.Reload, rec, notifier, log)
 		}()
+		if running, err := fw.Running(ctx); err == nil {
+			api.firewalld.Store(running)
+		}
+		if events, err := fw.Watch(loopCtx); err != nil {
+			log.Warn("cannot watch firewalld; its reloads will be noticed by the periodic check only", "error", err)
+		} else {
+			loops.Add(1)
+			go func() {
+				defer loops.Done()
+				watchFirewalld(loopCtx, events, api, srv, nets, rec, log)
+			}()
+		}
 		if w, ok := backend.(interface {
 			Watch(context.Context) (<-chan struct{}, error)
 		}); ok { // netfilter.Watcher
@@ -329,7 +343,7 @@ func chooseBackend(cfg Config, log *slog.Logger) (netfilter.Backend, error) {
 // and makes the kernel enforce them with backend: the bindings and the
 // firewalls of the networks a previous daemon left running in one first
 // Apply, then the networks are adopted and autostarted.
-func startEngine(ctx context.Context, cfg Config, backend netfilter.Backend, log *slog.Logger) (*Engine, *Networks, error) {
+func startEngine(ctx context.Context, cfg Config, backend netfilter.Backend, fw *firewalld.Client, log *slog.Logger) (*Engine, *Networks, error) {
 	filters, err := OpenFilters(cfg.ConfigDir, log)
 	if err != nil {
 		return nil, nil, err
@@ -345,7 +359,7 @@ func startEngine(ctx context.Context, cfg Config, backend netfilter.Backend, log
 		return nil, nil, err
 	}
 	nets, err := OpenNetworks(NetworksConfig{ConfigDir: cfg.ConfigDir, StateDir: cfg.StateDir,
-		Dnsmasq: cfg.Dnsmasq, Links: links, Logger: log})
+		Dnsmasq: cfg.Dnsmasq, Links: links, Logger: log, Firewalld: fw})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -354,6 +368,38 @@ func startEngine(ctx context.Context, cfg Config, backend netfilter.Backend, log
 		return nil, nil, err
 	}
 	e.caps = caps
+	if nets.firewalldRunning(ctx) {
+		firewalldStarted(ctx, nets)
+	}
 	nets.Attach(ctx, e)
 	return e, nets, nil
+}
+
+// watchFirewalld follows firewalld: a reload or a (re)start triggers a
+// re-apply (which puts the bridges back into their zones), a start also
+// makes sure netwarden's zones exist, and FirewalldRunning follows its
+// presence on the bus.
+func watchFirewalld(ctx context.Context, events <-chan firewalld.Event, api *core, srv *dbusapi.Server, nets *Networks, rec *reconciler, log *slog.Logger) {
+	announce := func(running bool) {
+		if api.firewalld.Swap(running) != running {
+			if err := srv.PropertiesChanged(dbusapi.ManagerInterface, "FirewalldRunning"); err != nil {
+				log.Warn("cannot emit signal", "signal", "PropertiesChanged", "error", err)
+			}
+		}
+	}
+	for ev := range events {
+		switch ev.Kind {
+		case firewalld.Reloaded:
+			announce(true)
+			rec.trigger("firewalld reloaded")
+		case firewalld.Started:
+			log.Info("firewalld started", "owner", ev.Owner)
+			announce(true)
+			firewalldStarted(ctx, nets)
+			rec.trigger("firewalld started")
+		case firewalld.Stopped:
+			log.Info("firewalld stopped; netwarden's own rules stay in force")
+			announce(false)
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/netwarden/netwarden/dbusapi"
+	"github.com/netwarden/netwarden/firewalld"
 	"github.com/netwarden/netwarden/internal/uuid"
 	"github.com/netwarden/netwarden/netfilter"
 	"github.com/netwarden/netwarden/network"
@@ -40,6 +41,9 @@ type Networks struct {
 	ports   *store.Dir
 	dnsDir  string
 	dnsmasq string // the dnsmasq binary, "" for PATH
+	// fw is the firewalld client (nil without a bus): bridges go into
+	// firewalld zones while firewalld runs.
+	fw *firewalld.Client
 
 	mu     sync.Mutex
 	engine *Engine
@@ -54,6 +58,8 @@ type netState struct {
 	live      *network.Network
 	autostart bool
 	dnsmasq   *network.Dnsmasq
+	// zone is the firewalld zone the bridge was put in, "" for none.
+	zone string
 	// ports are the network's ports, by UUID.
 	ports map[string]*portState
 }
@@ -82,6 +88,8 @@ type NetworksConfig struct {
 	Links *network.Links
 	// Logger receives the networks' log.
 	Logger *slog.Logger
+	// Firewalld is the firewalld client, nil for none.
+	Firewalld *firewalld.Client
 }
 
 // OpenNetworks loads the stored definitions, autostart markers and the
@@ -93,7 +101,7 @@ func OpenNetworks(cfg NetworksConfig) (*Networks, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	m := &Networks{log: log, links: cfg.Links, dnsmasq: cfg.Dnsmasq, nets: map[string]*netState{},
+	m := &Networks{log: log, links: cfg.Links, dnsmasq: cfg.Dnsmasq, fw: cfg.Firewalld, nets: map[string]*netState{},
 		dnsDir: filepath.Join(cfg.StateDir, "dnsmasq")}
 	var err error
 	if m.defs, err = store.OpenDir(filepath.Join(cfg.ConfigDir, "networks"), ".xml"); err != nil {
@@ -236,6 +244,9 @@ func (m *Networks) adoptLocked(ctx context.Context, s *netState) error {
 			return fmt.Errorf("bridge %s belongs to network %q", n.Bridge.Name, owner)
 		}
 	}
+	if err := m.placeLocked(ctx, s); err != nil {
+		m.log.Error("cannot put an adopted network's bridge into its firewalld zone", "network", n.Name, "error", err)
+	}
 	return m.startDnsmasqLocked(ctx, s)
 }
 
@@ -280,13 +291,6 @@ func (m *Networks) Shutdown(ctx context.Context) {
 			m.nets[name].dnsmasq = nil
 		}
 	}
-}
-
-// Reconcile puts what the active networks need outside netwarden's own
-// tables back in place after someone else changed it; the reconciler
-// calls it after every triggered verification.
-func (m *Networks) Reconcile(ctx context.Context) error {
-	return nil
 }
 
 // info returns the API's view of a network.
@@ -720,6 +724,10 @@ func (m *Networks) startLocked(ctx context.Context, s *netState, def *network.Ne
 	}
 	s.live = n
 	undo = append(undo, func() { s.live = nil })
+	if err := m.placeLocked(ctx, s); err != nil {
+		return err
+	}
+	undo = append(undo, func() { m.unplaceLocked(cleanupCtx, s) })
 	if err := m.startDnsmasqLocked(ctx, s); err != nil {
 		return err
 	}
@@ -846,6 +854,7 @@ func (m *Networks) Destroy(ctx context.Context, name string) error {
 	// parallel. The kernel takes tens of milliseconds to unregister a
 	// bridge (it waits for RCU grace periods), and about ten to delete
 	// chains; doing them one after the other would add the two up.
+	m.unplaceLocked(ctx, s)
 	var wg sync.WaitGroup
 	var bridgeErr, rulesErr error
 	if s.live.ForwardMode().HasBridge() {

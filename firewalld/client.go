@@ -184,6 +184,18 @@ func (c *Client) ChangeZoneOfInterface(ctx context.Context, zone, iface string) 
 	return err
 }
 
+// RemoveInterface takes iface out of zone at run time (firewalld's
+// zone.removeInterface). An interface that is not in that zone is not an
+// error.
+func (c *Client) RemoveInterface(ctx context.Context, zone, iface string) error {
+	var z string
+	err := c.call(ctx, Path, ZoneInterface, "removeInterface", []any{&z}, zone, iface)
+	if IsNotEnabled(err) || HasCode(err, "UNKNOWN_INTERFACE") {
+		return nil
+	}
+	return err
+}
+
 // Zones returns the run-time zones.
 func (c *Client) Zones(ctx context.Context) ([]string, error) {
 	var zs []string
