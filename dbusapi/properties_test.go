@@ -40,6 +40,7 @@ func (fakeManager) LookupBinding(context.Context, string) (Binding, error) {
 	return Binding{}, ErrNotFound
 }
 func (fakeManager) Networks(context.Context) ([]Network, error) { return nil, nil }
+func (fakeManager) Doctor(context.Context) (string, error)      { return `{"networks":[]}`, nil }
 func (fakeManager) LookupNetwork(context.Context, string) (Network, error) {
 	return Network{}, ErrNotFound
 }

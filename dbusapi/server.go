@@ -71,6 +71,7 @@ type Manager interface {
 	DeleteBinding(ctx context.Context, port string) error
 
 	NetworkManager
+	Doctorer
 }
 
 // Filter is what the API shows of one filter.

@@ -45,6 +45,7 @@ func managerSpec(m Manager) ifaceSpec {
 				Annotations: docString("Creates and starts a transient network from libvirt network XML; needs org.netwarden1.network.manage.")},
 			{Name: "NetworkLookupByName", Args: []introspect.Arg{in("name", "s"), out("network", "o")}},
 			{Name: "NetworkLookupByUUID", Args: []introspect.Arg{in("uuid", "s"), out("network", "o")}},
+			doctorMethod,
 		},
 		signals: []introspect.Signal{
 			{Name: "NWFilterEvent", Args: []introspect.Arg{{Name: "nwfilter", Type: "o"}, {Name: "event", Type: "i"}},

@@ -137,6 +137,7 @@ func filterVerbs() []verb {
 				{name: "timeout", kind: optNumber, help: "timeout seconds", arg: "SECONDS"},
 				{name: "timestamp", kind: optBool, help: "show timestamp for each printed event"}},
 			run: event},
+		doctorVerb(),
 		{name: "status", summary: "show the daemon's state",
 			desc: "Prints the daemon's version and firewall backend, how rules that need connection tracking are enforced, whether firewalld runs, when netwardend last re-applied its rules (after a firewalld reload, a flush of its tables or SIGHUP) and how many times it found them damaged, and how many networks, filters and bindings there are.",
 			run:  statusVerb},
