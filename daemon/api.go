@@ -23,6 +23,11 @@ type core struct {
 	version string
 	backend string // the kernel backend's name
 
+	// filterXML caches the formatted XML of filter definitions, which
+	// are immutable once stored: name → filterXML. Reads (the API's
+	// most frequent calls) then format nothing.
+	filterXML sync.Map
+
 	ready  chan struct{} // closed once engine or startErr is set
 	once   sync.Once
 	engine *Engine
@@ -127,12 +132,25 @@ func (c *core) StatefulFiltering() string {
 }
 
 // filterInfo describes f for the API.
-func filterInfo(reg *policy.Registry, f *policy.Filter) (dbusapi.Filter, error) {
-	data, err := f.FormatXML()
-	if err != nil {
-		return dbusapi.Filter{}, fmt.Errorf("filter %q: format: %w", f.Name, err)
+func (c *core) filterInfo(reg *policy.Registry, f *policy.Filter) (dbusapi.Filter, error) {
+	var xml string
+	if v, ok := c.filterXML.Load(f.Name); ok && v.(filterXML).def == f {
+		xml = v.(filterXML).xml
+	} else {
+		data, err := f.FormatXML()
+		if err != nil {
+			return dbusapi.Filter{}, fmt.Errorf("filter %q: format: %w", f.Name, err)
+		}
+		xml = string(data)
+		c.filterXML.Store(f.Name, filterXML{def: f, xml: xml})
 	}
-	return dbusapi.Filter{Name: f.Name, UUID: f.UUID, BuiltIn: reg.Origin(f.Name) == policy.BuiltIn, XML: string(data)}, nil
+	return dbusapi.Filter{Name: f.Name, UUID: f.UUID, BuiltIn: reg.Origin(f.Name) == policy.BuiltIn, XML: xml}, nil
+}
+
+// filterXML is a definition and its formatted XML.
+type filterXML struct {
+	def *policy.Filter
+	xml string
 }
 
 // Filters implements dbusapi.Manager.
@@ -148,7 +166,7 @@ func (c *core) Filters(ctx context.Context) ([]dbusapi.Filter, error) {
 		if !ok {
 			continue // undefined meanwhile
 		}
-		info, err := filterInfo(reg, f)
+		info, err := c.filterInfo(reg, f)
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +185,7 @@ func (c *core) LookupFilter(ctx context.Context, name string) (dbusapi.Filter, e
 	if !ok {
 		return dbusapi.Filter{}, fmt.Errorf("no filter named %q: %w", name, dbusapi.ErrNotFound)
 	}
-	return filterInfo(e.Registry(), f)
+	return c.filterInfo(e.Registry(), f)
 }
 
 // LookupFilterByUUID implements dbusapi.Manager.
@@ -180,7 +198,7 @@ func (c *core) LookupFilterByUUID(ctx context.Context, uuid string) (dbusapi.Fil
 	if !ok {
 		return dbusapi.Filter{}, fmt.Errorf("no filter with UUID %q: %w", uuid, dbusapi.ErrNotFound)
 	}
-	return filterInfo(e.Registry(), f)
+	return c.filterInfo(e.Registry(), f)
 }
 
 // DefineFilter implements dbusapi.Manager.
@@ -193,7 +211,7 @@ func (c *core) DefineFilter(ctx context.Context, xml string) (dbusapi.Filter, bo
 	if def == nil {
 		return dbusapi.Filter{}, false, err
 	}
-	info, ferr := filterInfo(e.Registry(), def)
+	info, ferr := c.filterInfo(e.Registry(), def)
 	if ferr != nil {
 		return dbusapi.Filter{}, false, errors.Join(err, ferr)
 	}

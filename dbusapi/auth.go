@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,18 +69,86 @@ type PolkitAuthorizer struct {
 	InteractiveTimeout time.Duration
 	// Logger receives the fallbacks; nil means slog.Default().
 	Logger *slog.Logger
+	// Cached are the actions whose positive answers are remembered per
+	// caller and object for CacheTTL (the read actions: reads are the
+	// API's most frequent calls, and asking polkitd costs about a
+	// millisecond each). Refusals, interactive checks and root-only
+	// fallbacks are never cached. nil caches nothing.
+	Cached map[string]bool
+	// CacheTTL is how long a cached answer holds; zero means
+	// DefaultAuthCacheTTL. A rules.d change that takes a read right away
+	// applies to a caller within that time.
+	CacheTTL time.Duration
 
 	// unreachable is set while polkitd does not answer.
 	unreachable atomic.Bool
+
+	mu    sync.Mutex
+	cache map[string]time.Time // cache key → expiry
 }
 
-// NewPolkitAuthorizer returns the authorizer for a service on conn.
+// DefaultAuthCacheTTL is how long a cached read authorization holds when
+// PolkitAuthorizer's CacheTTL is zero.
+const DefaultAuthCacheTTL = 5 * time.Second
+
+// maxAuthCache bounds the cache; it is emptied when full.
+const maxAuthCache = 4096
+
+// cacheKey identifies an answer: caller, action and object.
+func cacheKey(req AuthRequest) string {
+	var b strings.Builder
+	b.WriteString(req.Sender)
+	b.WriteByte(0)
+	b.WriteString(req.Action)
+	for _, k := range slices.Sorted(maps.Keys(req.Details)) {
+		b.WriteByte(0)
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(req.Details[k])
+	}
+	return b.String()
+}
+
+// cached reports whether a positive answer to req is remembered.
+func (a *PolkitAuthorizer) cached(req AuthRequest) bool {
+	if !a.Cached[req.Action] || req.Interactive {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	exp, ok := a.cache[cacheKey(req)]
+	return ok && time.Now().Before(exp)
+}
+
+// remember records a positive answer to req.
+func (a *PolkitAuthorizer) remember(req AuthRequest) {
+	if !a.Cached[req.Action] || req.Interactive {
+		return
+	}
+	ttl := a.CacheTTL
+	if ttl <= 0 {
+		ttl = DefaultAuthCacheTTL
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cache == nil || len(a.cache) >= maxAuthCache {
+		a.cache = map[string]time.Time{}
+	}
+	a.cache[cacheKey(req)] = time.Now().Add(ttl)
+}
+
+// NewPolkitAuthorizer returns the authorizer for a service on conn,
+// caching positive answers to the read actions.
 func NewPolkitAuthorizer(conn *dbus.Conn, log *slog.Logger) *PolkitAuthorizer {
-	return &PolkitAuthorizer{Authority: polkit.NewAuthority(conn), Bus: conn.BusObject(), Logger: log}
+	return &PolkitAuthorizer{Authority: polkit.NewAuthority(conn), Bus: conn.BusObject(), Logger: log,
+		Cached: map[string]bool{polkit.ActionNetworkRead: true, polkit.ActionNWFilterRead: true, polkit.ActionBindingRead: true}}
 }
 
 // Authorize implements Authorizer.
 func (a *PolkitAuthorizer) Authorize(ctx context.Context, req AuthRequest) error {
+	if a.cached(req) {
+		return nil
+	}
 	log := a.Logger
 	if log == nil {
 		log = slog.Default()
@@ -103,6 +174,7 @@ func (a *PolkitAuthorizer) Authorize(ctx context.Context, req AuthRequest) error
 			log.Info("polkit answers again", "action", req.Action)
 		}
 		if res.Authorized {
+			a.remember(req)
 			return nil
 		}
 		reason := "polkit refused it"
