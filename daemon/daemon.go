@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -130,6 +131,11 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Info("stop requested during start-up")
 	default:
 		wd.setProbe(func() { engine.Stats(); nets.List() })
+		// Adoption's garbage (parsed definitions, a large first
+		// transaction) goes back to the system now rather than at the
+		// runtime's leisure: a long-running service's resident size
+		// should be what it holds.
+		debug.FreeOSMemory()
 		log.Info("ready", "bus_name", dbusapi.BusName, "unique_name", uniqueName(conn))
 		if err := notifier.Notify(systemd.Ready); err != nil {
 			log.Warn("cannot tell the service manager we are ready", "err", err)
