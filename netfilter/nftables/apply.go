@@ -293,21 +293,14 @@ func (t *txn) update(old *installed, d *delta) {
 	for _, ch := range d.ipChainDel {
 		t.delIPChain(ch)
 	}
-	goneMaps := map[string]bool{}
-	for _, p := range d.progDel {
-		for _, g := range p.groups {
-			if g.kind == groupFallback {
-				goneMaps[g.fbMap] = true
-			}
-		}
-	}
 	// Deletions before additions: a changed port's element is replaced.
+	// The elements of a fallback map that goes with its program are
+	// deleted too: they go to per-port chains, which are deleted before
+	// the map and could not be while an element names them.
 	t.delElems(from, fromDel)
 	t.delElems(to, toDel)
 	for _, m := range sortedKeys(fbDel) {
-		if !goneMaps[m] {
-			t.delElems(t.set(m), fbDel[m])
-		}
+		t.delElems(t.set(m), fbDel[m])
 	}
 	goneSets := map[string]bool{}
 	for _, set := range d.setsDel {

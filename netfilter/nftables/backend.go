@@ -34,7 +34,6 @@ package nftables
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -93,6 +92,9 @@ type installed struct {
 	setElems map[string]map[string]int // set → key → number of ports with that key
 	failed   map[string]error          // ports installed as drop-all for lack of a rendering
 	ipChains map[string]int            // shared IP-layer chain → number of ports using it
+	// ipChainRules is the number of rules of each shared IP-layer chain
+	// in ipChains, which Verify compares with the kernel's.
+	ipChainRules map[string]int
 }
 
 func newInstalled() *installed {
@@ -104,6 +106,8 @@ func newInstalled() *installed {
 		setElems: map[string]map[string]int{},
 		failed:   map[string]error{},
 		ipChains: map[string]int{},
+
+		ipChainRules: map[string]int{},
 	}
 }
 
@@ -122,6 +126,7 @@ type delta struct {
 	elemAdd, elemDel map[string][][]byte
 
 	ipChainDelta           map[string]int // IP-layer chain → change in its port count
+	ipChainRules           map[string]int // IP-layer chain of a port in set → its number of rules
 	ipChainAdd, ipChainDel []string       // IP-layer chains that appear, disappear
 }
 
@@ -158,6 +163,9 @@ func (s *installed) commit(d *delta) {
 	for ch, n := range d.ipChainDelta {
 		if s.ipChains[ch] += n; s.ipChains[ch] <= 0 {
 			delete(s.ipChains, ch)
+			delete(s.ipChainRules, ch)
+		} else if r, ok := d.ipChainRules[ch]; ok {
+			s.ipChainRules[ch] = r
 		}
 	}
 	for set, m := range d.elemDelta {
@@ -410,10 +418,15 @@ func (b *Backend) count(cur *installed, d *delta) {
 	progs := map[string]*program{}
 	elemDelta := map[string]map[string]int{}
 	ipDelta := map[string]int{}
+	ipRules := map[string]int{}
 	touch := func(pi *portInstall, by int) {
 		if pi != nil && pi.ip != nil {
-			for _, ch := range pi.ip.chains {
+			for c, ch := range pi.ip.chains {
 				ipDelta[ch] += by
+				if by > 0 {
+					// One kernel rule per planned rule (addIPRules).
+					ipRules[ch] = len(pi.ip.plan.chains[c])
+				}
 			}
 		}
 		if pi == nil || pi.prog == nil {
@@ -439,7 +452,7 @@ func (b *Backend) count(cur *installed, d *delta) {
 	for _, name := range d.del {
 		touch(cur.ports[name], -1)
 	}
-	d.progDelta, d.elemDelta, d.ipChainDelta = progDelta, elemDelta, ipDelta
+	d.progDelta, d.elemDelta, d.ipChainDelta, d.ipChainRules = progDelta, elemDelta, ipDelta, ipRules
 	for ch, n := range ipDelta {
 		before := cur.ipChains[ch]
 		switch after := before + n; {
@@ -560,68 +573,6 @@ func (b *Backend) planPort(name string, ps *netfilter.PortState) (*portInstall, 
 	return pi, nil
 }
 
-// Verify implements netfilter.Backend: the table, its chains and sets
-// must all be there with the elements the last Apply installed, and the
-// networks table with its chains and their numbers of rules. Any
-// difference makes the next Apply replace the table.
-func (b *Backend) Verify(ctx context.Context) error {
-	if b.applied == nil {
-		return errors.New("nftables: nothing applied yet")
-	}
-	c, err := b.conn()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
-	err = b.verify(c)
-	if err == nil {
-		err = verifyNetworks(c, b.nets)
-	}
-	if err != nil {
-		b.applied = nil
-	}
-	return err
-}
-
-func (b *Backend) verify(c *nftables.Conn) error {
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
-	if err != nil {
-		return fmt.Errorf("nftables: list chains: %w", err)
-	}
-	have := map[string]bool{}
-	for _, ch := range chains {
-		if ch.Table.Name == TableName {
-			have[ch.Name] = true
-		}
-	}
-	want := b.applied.chainNames()
-	var missing []string
-	for _, n := range want {
-		if !have[n] {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("nftables: %d chains of table bridge %s missing (e.g. %s)", len(missing), TableName, missing[0])
-	}
-	for _, m := range []struct {
-		name string
-		want int
-	}{{mapFromGuest, b.applied.mapCount(true)}, {mapToGuest, b.applied.mapCount(false)}} {
-		set, err := c.GetSetByName(b.table, m.name)
-		if err != nil {
-			return fmt.Errorf("nftables: map %s: %w", m.name, err)
-		}
-		elems, err := c.GetSetElements(set)
-		if err != nil {
-			return fmt.Errorf("nftables: map %s: %w", m.name, err)
-		}
-		if len(elems) != m.want {
-			return fmt.Errorf("nftables: map %s has %d elements, want %d", m.name, len(elems), m.want)
-		}
-	}
-	return b.verifyIP(c)
-}
-
 // Remove implements netfilter.Backend.
 func (b *Backend) Remove(ctx context.Context) error {
 	c, err := b.conn()
@@ -639,41 +590,4 @@ func (b *Backend) Remove(ctx context.Context) error {
 	b.nets = nil
 	b.programs = map[string]*program{}
 	return nil
-}
-
-// chainNames lists every chain the installed state has.
-func (s *installed) chainNames() []string {
-	names := []string{chainFromGuest, chainToGuest}
-	if s.hasIP() {
-		names = append(names, chainIPMarkFrom, chainIPMarkTo)
-	}
-	for _, p := range s.progByID {
-		for _, c := range p.chains {
-			names = append(names, c.name)
-		}
-	}
-	for _, pi := range s.ports {
-		if pi.data != nil {
-			for _, c := range pi.data.chains {
-				names = append(names, c.name)
-			}
-		}
-	}
-	sort.Strings(names)
-	return names
-}
-
-// mapCount counts the elements of the from-guest (or to-guest) map.
-func (s *installed) mapCount(from bool) int {
-	n := 0
-	for _, pi := range s.ports {
-		v := pi.to
-		if from {
-			v = pi.from
-		}
-		if v != "" {
-			n++
-		}
-	}
-	return n
 }

@@ -157,7 +157,7 @@ func (b *Backend) Watch(ctx context.Context) (<-chan struct{}, error) {
 // dialWatch opens a netfilter socket in the backend's namespace, joined
 // to the nftables notification group.
 func (b *Backend) dialWatch() (*netlink.Conn, error) {
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: b.cfg.NetNS})
+	c, err := b.dialNetfilter()
 	if err != nil {
 		return nil, err
 	}
@@ -357,26 +357,54 @@ func notifiedTable(data []byte) (family uint8, table string, ok bool) {
 	if len(data) < 4 {
 		return 0, "", false
 	}
-	family = data[0]
-	attrs := data[4:]
+	eachAttr(data, func(typ uint16, v []byte) bool {
+		if typ == 1 {
+			table, ok = attrString(v), true
+			return false
+		}
+		return true
+	})
+	if !ok {
+		return 0, "", false
+	}
+	return data[0], table, true
+}
+
+// eachAttr calls fn with the type (without the nested and byte-order
+// flags) and value of each attribute of an nftables message (data
+// after the netlink header: nfgenmsg, then attributes) until fn returns
+// false or an attribute is malformed.
+func eachAttr(data []byte, fn func(typ uint16, v []byte) bool) {
+	if len(data) < 4 {
+		return
+	}
+	eachNested(data[4:], fn)
+}
+
+// eachNested is eachAttr for a list of attributes (a nested attribute's
+// value).
+func eachNested(attrs []byte, fn func(typ uint16, v []byte) bool) {
 	for len(attrs) >= 4 {
 		l := int(binary.NativeEndian.Uint16(attrs[0:2]))
 		typ := binary.NativeEndian.Uint16(attrs[2:4]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
 		if l < 4 || l > len(attrs) {
-			return 0, "", false
+			return
 		}
-		if typ == 1 {
-			v := attrs[4:l]
-			for len(v) > 0 && v[len(v)-1] == 0 {
-				v = v[:len(v)-1]
-			}
-			return family, string(v), true
+		if !fn(typ, attrs[4:l]) {
+			return
 		}
 		step := (l + 3) &^ 3
-		if step > len(attrs) {
-			break
+		if step >= len(attrs) {
+			return
 		}
 		attrs = attrs[step:]
 	}
-	return 0, "", false
+}
+
+// attrString is a string attribute's value without its NUL padding.
+func attrString(v []byte) string {
+	for len(v) > 0 && v[len(v)-1] == 0 {
+		v = v[:len(v)-1]
+	}
+	return string(v)
 }

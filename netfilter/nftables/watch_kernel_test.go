@@ -126,6 +126,11 @@ func TestWatchKernel(t *testing.T) {
 		if err := b.Apply(ctx, s); err != nil {
 			t.Fatalf("apply: %v", err)
 		}
+		// Our own Applies leave what Verify accepts (its dumps send no
+		// notifications).
+		if err := b.Verify(ctx); err != nil {
+			t.Fatalf("verify after apply: %v", err)
+		}
 	}
 	restore := func() {
 		t.Helper()
@@ -185,6 +190,9 @@ func TestWatchKernel(t *testing.T) {
 			}
 			verr := b.Verify(ctx)
 			t.Logf("Verify: %v", verr)
+			if verr == nil {
+				t.Errorf("Verify after nft %s: nil", tc.cmd)
+			}
 			restore()
 		})
 	}
