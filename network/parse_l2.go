@@ -156,15 +156,35 @@ func (p *parser) forward(n *xmlNode) (*Forward, error) {
 }
 
 func (p *parser) pciAddress(n *xmlNode) (PCIAddress, error) {
+	return p.pciAddressOf(n, pciNetwork)
+}
+
+// pciForm is the variant of PCI <address> an element takes: a network's
+// <forward><address> (type required, parts optional, 32-bit domain) or a
+// port's <plug><address> (the schema's pciaddress: type optional, parts
+// required, 16-bit domain).
+type pciForm struct {
+	typeRequired, partsRequired bool
+	domainMax                   uint64
+}
+
+var (
+	pciNetwork = pciForm{typeRequired: true, domainMax: 0xffffffff}
+	pciPort    = pciForm{partsRequired: true, domainMax: 0xffff}
+)
+
+func (p *parser) pciAddressOf(n *xmlNode, form pciForm) (PCIAddress, error) {
 	var a PCIAddress
 	if err := p.attrs(n, true, "type", "domain", "bus", "slot", "function"); err != nil {
 		return a, err
 	}
-	t, err := p.required(n, "type")
-	if err != nil {
-		return a, err
+	t, ok := n.attr("type")
+	if !ok && form.typeRequired {
+		if _, err := p.required(n, "type"); err != nil {
+			return a, err
+		}
 	}
-	if t != "pci" {
+	if ok && t != "pci" {
 		return a, p.fail(n, "type", t, "only type='pci' addresses are supported")
 	}
 	fields := []struct {
@@ -172,7 +192,7 @@ func (p *parser) pciAddress(n *xmlNode) (PCIAddress, error) {
 		max  uint64
 		set  func(uint64)
 	}{
-		{"domain", 0xffffffff, func(v uint64) { a.Domain = uint32(v) }},
+		{"domain", form.domainMax, func(v uint64) { a.Domain = uint32(v) }},
 		{"bus", 0xff, func(v uint64) { a.Bus = uint8(v) }},
 		{"slot", 0x1f, func(v uint64) { a.Slot = uint8(v) }},
 		{"function", 7, func(v uint64) { a.Function = uint8(v) }},
@@ -180,7 +200,12 @@ func (p *parser) pciAddress(n *xmlNode) (PCIAddress, error) {
 	for _, fl := range fields {
 		v, ok := n.attr(fl.attr)
 		if !ok {
-			continue
+			if !form.partsRequired {
+				continue
+			}
+			if _, err := p.required(n, fl.attr); err != nil {
+				return a, err
+			}
 		}
 		x, err := parseCNumber(v, fl.max)
 		if err != nil {

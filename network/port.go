@@ -487,35 +487,7 @@ func (p *parser) portPlug(n *xmlNode) (*PortPlug, error) {
 // portPCIAddress reads a plug's <address>: the schema's pciaddress, whose
 // type attribute is optional (and must be 'pci' when given).
 func (p *parser) portPCIAddress(n *xmlNode) (PCIAddress, error) {
-	var a PCIAddress
-	if err := p.attrs(n, true, "type", "domain", "bus", "slot", "function"); err != nil {
-		return a, err
-	}
-	if t, ok := n.attr("type"); ok && t != "pci" {
-		return a, p.fail(n, "type", t, "only type='pci' addresses are supported")
-	}
-	fields := []struct {
-		attr string
-		max  uint64
-		set  func(uint64)
-	}{
-		{"domain", 0xffff, func(v uint64) { a.Domain = uint32(v) }},
-		{"bus", 0xff, func(v uint64) { a.Bus = uint8(v) }},
-		{"slot", 0x1f, func(v uint64) { a.Slot = uint8(v) }},
-		{"function", 7, func(v uint64) { a.Function = uint8(v) }},
-	}
-	for _, fl := range fields {
-		v, err := p.required(n, fl.attr)
-		if err != nil {
-			return a, err
-		}
-		x, err := parseCNumber(v, fl.max)
-		if err != nil {
-			return a, p.fail(n, fl.attr, v, "PCI "+fl.attr+": "+err.Error())
-		}
-		fl.set(x)
-	}
-	return a, nil
+	return p.pciAddressOf(n, pciPort)
 }
 
 func (p *parser) portFilterRef(n *xmlNode) (*PortFilterRef, error) {
