@@ -160,17 +160,7 @@ func testIPv6(t *testing.T, natv6 bool, sub, bridge string) {
 	}
 
 	// The API shows the IPv6 lease (type 1).
-	var leases []struct {
-		Iface    string
-		Expiry   int64
-		Type     int32
-		MAC      string
-		IAID     string
-		IP       string
-		Prefix   uint32
-		Hostname string
-		ClientID string
-	}
+	var leases []leaseRow
 	if err := call(n.conn, path, networkIface+".GetDHCPLeases", []any{"", uint32(0)}, &leases); err != nil {
 		t.Fatal(err)
 	}

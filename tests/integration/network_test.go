@@ -198,17 +198,7 @@ func TestNetworkNAT(t *testing.T) {
 	}
 
 	// The API shows both leases.
-	var leases []struct {
-		Iface    string
-		Expiry   int64
-		Type     int32
-		MAC      string
-		IAID     string
-		IP       string
-		Prefix   uint32
-		Hostname string
-		ClientID string
-	}
+	var leases []leaseRow
 	if err := call(n.conn, net0, networkIface+".GetDHCPLeases", []any{"", uint32(0)}, &leases); err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +209,19 @@ func TestNetworkNAT(t *testing.T) {
 	if got[g0.MAC.String()] != lease.IP.String()+"/24 alpha nwbr0" || got[g1.MAC.String()] != "10.80.0.42/24 fixed nwbr0" {
 		t.Errorf("leases = %v", got)
 	}
+}
+
+// leaseRow is one lease as GetDHCPLeases returns it (sxisssuss).
+type leaseRow struct {
+	Iface    string
+	Expiry   int64
+	Type     int32
+	MAC      string
+	IAID     string
+	IP       string
+	Prefix   uint32
+	Hostname string
+	ClientID string
 }
 
 func inRange(ip net.IP, lo, hi string) bool {
@@ -490,17 +493,7 @@ func TestNetworkPortFilterAndRelease(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var leases []struct {
-			Iface    string
-			Expiry   int64
-			Type     int32
-			MAC      string
-			IAID     string
-			IP       string
-			Prefix   uint32
-			Hostname string
-			ClientID string
-		}
+		var leases []leaseRow
 		if err := call(n.conn, path, networkIface+".GetDHCPLeases", []any{g2.MAC.String(), uint32(0)}, &leases); err != nil {
 			t.Fatal(err)
 		}
