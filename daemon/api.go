@@ -237,7 +237,8 @@ func bindingInfo(e *Engine, port string) (dbusapi.Binding, error) {
 	if err != nil {
 		return dbusapi.Binding{}, fmt.Errorf("binding %s: format: %w", port, err)
 	}
-	return dbusapi.Binding{PortDev: st.PortDev, FilterName: st.Filter, Mode: st.Mode, Reason: st.Reason, XML: string(data)}, nil
+	return dbusapi.Binding{PortDev: st.PortDev, FilterName: st.Filter, Mode: st.Mode, Reason: st.Reason,
+		LearnedAddresses: st.LearnedAddresses, XML: string(data)}, nil
 }
 
 // Bindings implements dbusapi.Manager.

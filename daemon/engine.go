@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/netwarden/netwarden/learning"
 	"github.com/netwarden/netwarden/netfilter"
 	"github.com/netwarden/netwarden/policy"
 	"github.com/netwarden/netwarden/store"
@@ -42,6 +43,9 @@ type Engine struct {
 	renderFailures map[string]error
 	stats          Stats
 	caps           netfilter.Capabilities // what the backend's probe found
+	// learn learns the addresses of bindings whose filters need them
+	// (daemon/learning.go).
+	learn *learner
 }
 
 // binding is one filter binding and what it became.
@@ -49,6 +53,12 @@ type binding struct {
 	def  *policy.Binding
 	inst *policy.Instantiation // nil when instantiation failed
 	port *netfilter.PortState  // immutable once made: a new value per change
+	// learned are the addresses learned for the filter's missing IP
+	// and IPV6 (learning mode any or dhcp).
+	learned []learning.Address
+	// learning: the port has the basic rules while its addresses are
+	// being learned.
+	learning bool
 }
 
 // Stats counts what the engine did, for status and benchmarks.
@@ -74,6 +84,8 @@ type BindingStatus struct {
 	Reason string
 	// Rules is the number of instantiated rules.
 	Rules int
+	// LearnedAddresses are the addresses learned for $IP and $IPV6.
+	LearnedAddresses []string
 }
 
 // NewEngine loads the stored bindings and makes the kernel enforce them
@@ -93,6 +105,9 @@ func NewEngine(ctx context.Context, log *slog.Logger, backend netfilter.Backend,
 	for _, n := range networks {
 		e.networks[n.Network] = n
 	}
+	if err := e.startLearning(stateDir); err != nil {
+		return nil, err
+	}
 	loaded, problems := dir.Load(func(name string, data []byte) error {
 		def, err := policy.ParseBinding(data)
 		if err != nil {
@@ -101,7 +116,7 @@ func NewEngine(ctx context.Context, log *slog.Logger, backend netfilter.Backend,
 		if def.PortDev != name {
 			return fmt.Errorf("file is named %q but binds port %q", name, def.PortDev)
 		}
-		b, err := e.instantiate(def)
+		b, err := e.instantiateLearned(def, e.loadLearned(name))
 		if err != nil {
 			log.Warn("binding enforced as drop-all", "port", name, "reason", err)
 		}
@@ -113,7 +128,11 @@ func NewEngine(ctx context.Context, log *slog.Logger, backend netfilter.Backend,
 	}
 	start := time.Now()
 	if err := e.applyLocked(ctx, e.desired(e.bindings)); err != nil {
+		e.Close()
 		return nil, fmt.Errorf("enforce %d stored bindings: %w", loaded, err)
+	}
+	for port, b := range e.bindings {
+		e.syncLearnerLocked(port, b)
 	}
 	log.Info("bindings enforced", "bindings", loaded, "skipped", len(problems), "networks", len(networks),
 		"backend", backend.Name(), "duration", time.Since(start))
@@ -124,15 +143,43 @@ func NewEngine(ctx context.Context, log *slog.Logger, backend netfilter.Backend,
 // filter, or, when that fails, drop-all with the reason (fail closed) and
 // the error.
 func (e *Engine) instantiate(def *policy.Binding) (*binding, error) {
+	return e.instantiateLearned(def, nil)
+}
+
+// instantiateLearned is instantiate with the addresses learned so far:
+// a filter that needs addresses not given by the binding is enforced
+// with the learned ones once every family it needs has one, and with
+// the basic rules of learning (policy.LearningRules) until then.
+func (e *Engine) instantiateLearned(def *policy.Binding, learnedAddrs []learning.Address) (*binding, error) {
 	b := &binding{def: def}
 	inst, err := policy.Instantiate(e.filters.Registry(), def.PortDev, def.Filter, def.MAC, def.Params)
+	if err == nil && len(inst.Learn) > 0 {
+		b.inst = inst
+		for _, a := range learnedAddrs {
+			if (a.Addr.Is4() && slices.Contains(inst.Learn, policy.VarIP)) || (a.Addr.Is6() && slices.Contains(inst.Learn, policy.VarIPv6)) {
+				b.learned = append(b.learned, a)
+			}
+		}
+		ps, lerr := learningPort(b)
+		switch {
+		case lerr != nil:
+			b.port = &netfilter.PortState{Port: def.PortDev, Mode: netfilter.DropAll, Reason: lerr.Error()}
+			return b, lerr
+		case ps != nil:
+			b.port, b.learning = ps, true
+			return b, nil
+		}
+		full, ferr := policy.Instantiate(e.filters.Registry(), def.PortDev, def.Filter, def.MAC, learnedParams(b))
+		if ferr != nil {
+			b.port = &netfilter.PortState{Port: def.PortDev, Mode: netfilter.DropAll, Reason: ferr.Error()}
+			return b, ferr
+		}
+		b.port = &netfilter.PortState{Port: def.PortDev, Mode: netfilter.Enforce, Rules: full.Rules}
+		return b, nil
+	}
 	switch {
 	case err != nil:
 		b.port = &netfilter.PortState{Port: def.PortDev, Mode: netfilter.DropAll, Reason: err.Error()}
-	case len(inst.Learn) > 0:
-		b.inst = inst
-		b.port = &netfilter.PortState{Port: def.PortDev, Mode: netfilter.DropAll,
-			Reason: fmt.Sprintf("waiting for %s to be learned (learning mode %s)", strings.Join(inst.Learn, ", "), inst.Learning)}
 	default:
 		b.inst = inst
 		b.port = &netfilter.PortState{Port: def.PortDev, Mode: netfilter.Enforce, Rules: inst.Rules}
@@ -245,7 +292,13 @@ func (e *Engine) CreateBinding(ctx context.Context, xml []byte) (*policy.Binding
 		return nil, fmt.Errorf("binding %s: %w", def.PortDev, err)
 	}
 	e.bindings = next
-	e.log.Info("binding created", "port", def.PortDev, "filter", def.Filter, "mode", b.port.Mode)
+	if e.learn != nil {
+		if err := e.learn.dir.Delete(def.PortDev); err != nil && !store.IsNotFound(err) {
+			e.log.Warn("cannot remove stale learned addresses", "port", def.PortDev, "error", err)
+		}
+	}
+	e.syncLearnerLocked(def.PortDev, b)
+	e.log.Info("binding created", "port", def.PortDev, "filter", def.Filter, "mode", statusOf(b).Mode)
 	return def, nil
 }
 
@@ -277,6 +330,12 @@ func (e *Engine) DeleteBinding(ctx context.Context, port string) error {
 		return fmt.Errorf("binding %s: %w", port, err)
 	}
 	e.bindings = next
+	e.syncLearnerLocked(port, nil)
+	if e.learn != nil {
+		if err := e.learn.dir.Delete(port); err != nil && !store.IsNotFound(err) {
+			e.log.Warn("cannot remove learned addresses", "port", port, "error", err)
+		}
+	}
 	if err := e.dir.Delete(port); err != nil && !store.IsNotFound(err) {
 		return fmt.Errorf("binding %s: removed from the kernel but not from disk: %w", port, err)
 	}
@@ -337,7 +396,7 @@ func (e *Engine) refreshLocked(ctx context.Context, filter string) error {
 			uses = true // it failed before; it may work now
 		}
 		if uses {
-			nb, err := e.instantiate(b.def)
+			nb, err := e.instantiateLearned(b.def, b.learned)
 			if err != nil {
 				e.log.Warn("binding enforced as drop-all", "port", port, "reason", err)
 			}
@@ -351,6 +410,11 @@ func (e *Engine) refreshLocked(ctx context.Context, filter string) error {
 	start := time.Now()
 	if err := e.applyLocked(ctx, e.desired(next)); err != nil {
 		return fmt.Errorf("re-enforce %d bindings using filter %s: %w", n, filter, err)
+	}
+	for port, b := range next {
+		if e.bindings[port] != b {
+			e.syncLearnerLocked(port, b)
+		}
 	}
 	e.bindings = next
 	e.log.Info("bindings re-enforced", "filter", filter, "bindings", n, "duration", time.Since(start))
@@ -390,7 +454,11 @@ func (e *Engine) Bindings() []string {
 }
 
 func statusOf(b *binding) BindingStatus {
-	s := BindingStatus{PortDev: b.def.PortDev, Filter: b.def.Filter, Mode: b.port.Mode.String(), Reason: b.port.Reason}
+	s := BindingStatus{PortDev: b.def.PortDev, Filter: b.def.Filter, Mode: b.port.Mode.String(), Reason: b.port.Reason,
+		LearnedAddresses: addrStrings(b.learned)}
+	if b.learning {
+		s.Mode = ModeLearning
+	}
 	if b.port.Rules != nil {
 		s.Rules = b.port.Rules.RuleCount()
 	}

@@ -308,3 +308,12 @@ func asError(e *dbus.Error) error {
 	}
 	return e
 }
+
+// BindingChanged emits PropertiesChanged for LearnedAddresses of the
+// binding b (its addresses were learned, renewed or expired).
+func (s *Server) BindingChanged(b Binding) {
+	p := &properties{path: NWFilterBindingPath(b.PortDev), ifaces: []ifaceSpec{nwfilterBindingSpec(b)}, emit: s.emit}
+	if err := p.changed(NWFilterBindingInterface, "LearnedAddresses"); err != nil {
+		s.log.Warn("cannot emit signal", "path", p.path, "signal", "PropertiesChanged", "error", err)
+	}
+}

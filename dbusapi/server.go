@@ -91,10 +91,14 @@ type Binding struct {
 	PortDev string
 	// FilterName is the bound filter.
 	FilterName string
-	// Mode is how the port is filtered: "enforce" or "drop-all".
+	// Mode is how the port is filtered: "enforce", "drop-all" or
+	// "learning" (only what address learning needs passes).
 	Mode string
 	// Reason explains drop-all; "" otherwise.
 	Reason string
+	// LearnedAddresses are the addresses learned for the filter's $IP
+	// and $IPV6 (CTRL_IP_LEARNING any or dhcp), sorted.
+	LearnedAddresses []string
 	// XML is the binding in libvirt's nwfilter-binding XML.
 	XML string
 }

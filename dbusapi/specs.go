@@ -123,6 +123,12 @@ func nwfilterBindingSpec(b Binding) ifaceSpec {
 			readOnlyProperty("FilterName", emitsConst, func() string { return b.FilterName }),
 			readOnlyProperty("Mode", emitsFalse, func() string { return b.Mode }),
 			readOnlyProperty("Reason", emitsFalse, func() string { return b.Reason }),
+			readOnlyProperty("LearnedAddresses", emitsTrue, func() []string {
+				if b.LearnedAddresses == nil {
+					return []string{}
+				}
+				return b.LearnedAddresses
+			}),
 		},
 	}
 }
