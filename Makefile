@@ -12,6 +12,7 @@
 # It installs the binaries, netwardend.service and netwardend.socket, the
 # bus policy and activation file (Exec= and ExecStart= pointing at
 # SBINDIR), the polkit actions and the D-Bus interface descriptions.
+# The Cockpit page (cockpit/) goes to $(COCKPITDIR).
 # The firewalld zone and policy files (zones/firewalld) go to
 # $(FIREWALLDDIR)/{zones,policies}, where firewalld reads its defaults; a
 # file there with the same content is left untouched, a different one is
@@ -30,6 +31,7 @@ DBUSIFACEDIR    ?= $(DATADIR)/dbus-1/interfaces
 POLKITACTIONDIR ?= $(DATADIR)/polkit-1/actions
 SYSTEMDUNITDIR  ?= /lib/systemd/system
 FIREWALLDDIR    ?= $(PREFIX)/lib/firewalld
+COCKPITDIR      ?= $(DATADIR)/cockpit/netwarden
 DESTDIR         ?=
 BUILDDIR        ?= bin
 
@@ -45,6 +47,9 @@ IFACEFILES := $(notdir $(wildcard dbusapi/interfaces/*.xml))
 
 # The firewalld zones and policies, relative to zones/firewalld.
 FWFILES := $(patsubst zones/firewalld/%,%,$(wildcard zones/firewalld/zones/*.xml zones/firewalld/policies/*.xml))
+
+# The Cockpit page (plain files, no build step).
+COCKPITFILES := $(notdir $(wildcard cockpit/*.json cockpit/*.html cockpit/*.js cockpit/*.css))
 
 # The CLI is built when its main package exists.
 CMDS := netwardend $(if $(wildcard cmd/netwarden/main.go),netwarden)
@@ -91,6 +96,8 @@ install: build
 	sed 's|/usr/sbin/netwardend|$(SBINDIR)/netwardend|' systemd/org.netwarden1.service \
 		> $(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.service $(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
+	install -d -m 0755 $(DESTDIR)$(COCKPITDIR)
+	install -m 0644 $(COCKPITFILES:%=cockpit/%) $(DESTDIR)$(COCKPITDIR)/
 	@for f in $(FWFILES); do \
 		dst="$(DESTDIR)$(FIREWALLDDIR)/$$f"; \
 		if cmp -s "zones/firewalld/$$f" "$$dst"; then echo "$$dst: identical file present, kept"; continue; fi; \
@@ -105,7 +112,9 @@ uninstall:
 		$(IFACEFILES:%=$(DESTDIR)$(DBUSIFACEDIR)/%) \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.service \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/netwardend.socket \
-		$(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service
+		$(DESTDIR)$(DBUSSERVICEDIR)/org.netwarden1.service \
+		$(COCKPITFILES:%=$(DESTDIR)$(COCKPITDIR)/%)
+	-rmdir $(DESTDIR)$(COCKPITDIR) 2>/dev/null
 
 clean:
 	rm -rf bin

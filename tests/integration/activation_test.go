@@ -499,6 +499,13 @@ func TestDaemonMakeInstall(t *testing.T) {
 	for _, f := range ifaces {
 		want = append(want, "/usr/local/share/dbus-1/interfaces/"+filepath.Base(f))
 	}
+	page, err := filepath.Glob(filepath.Join(root, "cockpit", "*"))
+	if err != nil || len(page) == 0 {
+		t.Fatalf("cockpit files: %v %v", page, err)
+	}
+	for _, f := range page {
+		want = append(want, "/usr/local/share/cockpit/netwarden/"+filepath.Base(f))
+	}
 	slices.Sort(want)
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
