@@ -73,8 +73,13 @@ type Config struct {
 	// NetNS is a network namespace file descriptor to work in; 0 means
 	// the process's own namespace. Tests use it.
 	NetNS int
-	// Flavour selects the programs; FlavourDefault the system's.
+	// Flavour selects the iptables and ip6tables programs;
+	// FlavourDefault the system's.
 	Flavour Flavour
+	// EbtablesFlavour selects the ebtables programs; empty means
+	// Flavour. (Kernels without the legacy ebtables tables run legacy
+	// iptables beside ebtables-nft.)
+	EbtablesFlavour Flavour
 	// Log receives what the backend changes outside its chains; nil
 	// discards it.
 	Log *slog.Logger
@@ -117,7 +122,11 @@ func (b *Backend) log() *slog.Logger {
 // program names the binary of tool t: "restore" or "save".
 func (b *Backend) program(t tool, what string) string {
 	base := t.String()
-	switch b.cfg.Flavour {
+	fl := b.cfg.Flavour
+	if t == toolEB && b.cfg.EbtablesFlavour != "" {
+		fl = b.cfg.EbtablesFlavour
+	}
+	switch fl {
 	case FlavourNFT:
 		return base + "-nft-" + what
 	case FlavourLegacy:

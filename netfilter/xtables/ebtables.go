@@ -90,16 +90,21 @@ func ebArgs(r *netfilter.Rule, swap bool) ([]string, error) {
 		} else {
 			a.plain("-p", "0x8035")
 		}
-		for _, x := range []struct{ attr, opt string }{{"hwtype", "--arp-htype"}, {"protocoltype", "--arp-ptype"}} {
-			if v, ok := r.Field(x.attr); ok {
-				a.opt(x.opt, v)
+		if v, ok := r.Field("hwtype"); ok {
+			a.opt("--arp-htype", dec(v))
+		}
+		if v, ok := r.Field("protocoltype"); ok {
+			et, err := etherType(v) // ebtables reads it as hexadecimal
+			if err != nil {
+				return nil, err
 			}
+			a.opt("--arp-ptype", et)
 		}
 		if v, ok := r.Field("opcode"); ok {
 			if n, ok := netfilter.ARPOpcodes.Lookup(v); ok {
 				v = strconv.Itoa(int(n))
 			}
-			a.opt("--arp-opcode", v)
+			a.opt("--arp-opcode", dec(v))
 		}
 		ipSrc, ipDst, macSrc, macDst := "--arp-ip-src", "--arp-ip-dst", "--arp-mac-src", "--arp-mac-dst"
 		if swap {
@@ -137,7 +142,7 @@ func ebArgs(r *netfilter.Rule, swap bool) ([]string, error) {
 			if n, ok := netfilter.IPProtocols.Lookup(v); ok {
 				v = strconv.Itoa(int(n))
 			}
-			a.opt("--"+p+"-protocol", v)
+			a.opt("--"+p+"-protocol", dec(v))
 		}
 		hasPorts := false
 		for _, x := range []string{"srcportstart", "srcportend", "dstportstart", "dstportend"} {
@@ -189,7 +194,7 @@ func ebArgs(r *netfilter.Rule, swap bool) ([]string, error) {
 				if !c1 && !c2 {
 					cs, ce = "0", "255"
 				}
-				a.opt("--ip6-icmp-type", ts+":"+te+"/"+cs+":"+ce)
+				a.opt("--ip6-icmp-type", dec(ts)+":"+dec(te)+"/"+dec(cs)+":"+dec(ce))
 			}
 		}
 	default:
@@ -218,17 +223,17 @@ func etherType(v string) (string, error) {
 var stpAttrs = []struct{ attr, opt string }{
 	{"root-priority", "--stp-root-prio"}, {"root-cost", "--stp-root-cost"},
 	{"sender-priority", "--stp-sender-prio"}, {"port", "--stp-port"},
-	{"msg-age", "--stp-msg-age"}, {"max-age", "--stp-max-age"},
+	{"age", "--stp-msg-age"}, {"max-age", "--stp-max-age"},
 	{"hello-time", "--stp-hello-time"}, {"forward-delay", "--stp-forward-delay"},
 }
 
 func (a *argb) stp() error {
 	r := a.rule
 	if v, ok := r.Field("type"); ok {
-		a.opt("--stp-type", v)
+		a.opt("--stp-type", dec(v))
 	}
 	if v, ok := r.Field("flags"); ok {
-		a.opt("--stp-flags", v)
+		a.opt("--stp-flags", dec(v))
 	}
 	for _, x := range stpAttrs {
 		a.rng(x.attr, x.attr+"-hi", x.opt)
@@ -296,11 +301,11 @@ func (a *argb) rng(lo, hi, opt string) {
 	h, okh := a.rule.Field(hi)
 	switch {
 	case okl && okh:
-		a.opt(opt, l+":"+h)
+		a.opt(opt, dec(l)+":"+dec(h))
 	case okl:
-		a.opt(opt, l)
+		a.opt(opt, dec(l))
 	case okh:
-		a.opt(opt, "0:"+h)
+		a.opt(opt, "0:"+dec(h))
 	}
 }
 
@@ -310,7 +315,7 @@ var ebKnown = map[string][]string{
 	"vlan": {"srcmacaddr", "srcmacmask", "dstmacaddr", "dstmacmask", "vlanid", "encap-protocol", "comment"},
 	"stp": {"srcmacaddr", "srcmacmask", "type", "flags", "root-priority", "root-priority-hi", "root-address", "root-address-mask",
 		"root-cost", "root-cost-hi", "sender-priority", "sender-priority-hi", "sender-address", "sender-address-mask",
-		"port", "port-hi", "msg-age", "msg-age-hi", "max-age", "max-age-hi", "hello-time", "hello-time-hi",
+		"port", "port-hi", "age", "age-hi", "max-age", "max-age-hi", "hello-time", "hello-time-hi",
 		"forward-delay", "forward-delay-hi", "comment"},
 	"arp": {"srcmacaddr", "srcmacmask", "dstmacaddr", "dstmacmask", "hwtype", "protocoltype", "opcode",
 		"arpsrcmacaddr", "arpdstmacaddr", "arpsrcipaddr", "arpsrcipmask", "arpdstipaddr", "arpdstipmask", "gratuitous", "comment"},
@@ -358,3 +363,13 @@ func ebVerdict(r *netfilter.Rule) (string, error) {
 }
 
 func joinArgs(args []string) string { return strings.Join(args, " ") }
+
+// dec renders a number libvirt may write in hexadecimal ("0x12") in
+// decimal, as ebtables and iptables read most numbers; other text is
+// returned as it is.
+func dec(v string) string {
+	if n, err := strconv.ParseUint(v, 0, 64); err == nil {
+		return strconv.FormatUint(n, 10)
+	}
+	return v
+}

@@ -280,15 +280,16 @@ func ipArgs(r *netfilter.Rule, swap, inout, v6 bool) ([]string, error) {
 	rangeOf("dstipfrom", "dstipto", dr)
 	if v, ok := r.Field("dscp"); ok {
 		a.args = append(a.args, "-m", "dscp")
-		nopt("--dscp", v)
+		nopt("--dscp", dec(v))
 		matched++
 	}
 	port := func(lo, hi, opt string) {
 		l, okl := r.Field(lo)
 		h, okh := r.Field(hi)
 		if okl {
+			l = dec(l)
 			if okh {
-				l += ":" + h
+				l += ":" + dec(h)
 			}
 			nopt(opt, l)
 			matched++
@@ -317,7 +318,7 @@ func ipArgs(r *netfilter.Rule, swap, inout, v6 bool) ([]string, error) {
 			matched++
 		}
 		if v, ok := r.Field("option"); ok {
-			nopt("--tcp-option", v)
+			nopt("--tcp-option", dec(v))
 			matched++
 		}
 	case "icmp", "icmpv6":
@@ -326,8 +327,9 @@ func ipArgs(r *netfilter.Rule, swap, inout, v6 bool) ([]string, error) {
 			if swap || inout {
 				return nil, errNoRule
 			}
+			t = dec(t)
 			if c, ok := r.Field("code"); ok {
-				t += "/" + c
+				t += "/" + dec(c)
 			}
 			if strings.HasPrefix(t, "255") && a.neg {
 				return nil, errNoRule
