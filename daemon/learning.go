@@ -307,10 +307,9 @@ func addrStrings(as []learning.Address) []string {
 	return out
 }
 
-// announceLearned makes every change of learned addresses emit
-// PropertiesChanged (LearnedAddresses, Mode, Reason) on the binding's
-// object.
-func announceLearned(e *Engine, srv *dbusapi.Server) {
+// AnnounceLearned makes every change of learned addresses emit
+// PropertiesChanged (LearnedAddresses) on the binding's object.
+func (e *Engine) AnnounceLearned(srv *dbusapi.Server) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.learn == nil {

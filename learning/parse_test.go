@@ -17,7 +17,6 @@ var (
 	otherMAC  = net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x22}
 	serverMAC = net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x01}
 	server    = net.IPv4(10, 0, 0, 1)
-	rogue     = net.IPv4(10, 0, 0, 66)
 )
 
 func ack(t testing.TB, from net.IP, chaddr net.HardwareAddr, yiaddr string, lease uint32) []byte {
