@@ -26,15 +26,18 @@ const (
 	BackendNFTables Backend = "nftables"
 	// BackendIPTables programs iptables, ip6tables and ebtables.
 	BackendIPTables Backend = "iptables"
+	// BackendXTables is BackendIPTables under the backend's own name.
+	BackendXTables Backend = "xtables"
 )
 
-// ParseBackend returns the backend named s: nftables, iptables or auto.
+// ParseBackend returns the backend named s: nftables, xtables (or
+// iptables) or auto.
 func ParseBackend(s string) (Backend, error) {
 	switch b := Backend(s); b {
-	case BackendAuto, BackendNFTables, BackendIPTables:
+	case BackendAuto, BackendNFTables, BackendIPTables, BackendXTables:
 		return b, nil
 	}
-	return "", fmt.Errorf("unknown firewall backend %q: want nftables, iptables or auto", s)
+	return "", fmt.Errorf("unknown firewall backend %q: want nftables, iptables or auto (xtables is another name of iptables)", s)
 }
 
 // Notifier reports the daemon's state to its service manager;

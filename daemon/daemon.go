@@ -37,6 +37,7 @@ import (
 	"github.com/netwarden/netwarden/firewalld"
 	"github.com/netwarden/netwarden/netfilter"
 	"github.com/netwarden/netwarden/netfilter/nftables"
+	"github.com/netwarden/netwarden/netfilter/xtables"
 	"github.com/netwarden/netwarden/network"
 	"github.com/netwarden/netwarden/systemd"
 )
@@ -338,11 +339,27 @@ func chooseBackend(cfg Config, log *slog.Logger) (netfilter.Backend, error) {
 	if cfg.Firewall != nil {
 		return cfg.Firewall, nil
 	}
+	// The chosen backend removes what the other left behind after its
+	// first Apply (a switch of backends leaves no stale rules).
+	nft := nftables.New(nftables.Config{Log: log})
 	switch cfg.Backend {
-	case BackendAuto, BackendNFTables, "":
-		return nftables.New(nftables.Config{Log: log}), nil
+	case BackendIPTables, BackendXTables:
+		return xtables.Switch(xtables.New(xtables.Config{Log: log}), nft, log), nil
+	case BackendAuto, "":
+		if why := xtables.HostUsesXtables(); why != "" {
+			xc := xtables.Config{Log: log}
+			if xtables.LegacyAvailable() {
+				xc.Flavour = xtables.FlavourLegacy
+			}
+			log.Info("firewall backend auto: xtables", "reason", why, "iptables", string(xc.Flavour))
+			return xtables.Switch(xtables.New(xc), nft, log), nil
+		}
+		log.Info("firewall backend auto: nftables", "reason", "the host has no legacy iptables tables")
+		fallthrough
+	case BackendNFTables:
+		return xtables.Switch(nft, xtables.New(xtables.Config{Log: log}), log), nil
 	}
-	return nil, fmt.Errorf("firewall backend %s: not available yet; use nftables", cfg.Backend)
+	return nil, fmt.Errorf("firewall backend %s: unknown", cfg.Backend)
 }
 
 // startEngine opens the filter catalogue, the bindings and the networks,

@@ -249,23 +249,13 @@ func (a *argb) stp() error {
 	return nil
 }
 
-// argb accumulates arguments and remembers which attributes it used, so
-// that an attribute it does not know makes the rule unsupported rather
-// than silently wider.
+// argb accumulates arguments; unused checks that every attribute is one
+// it renders, so that an attribute it does not know makes the rule
+// unsupported rather than silently wider.
 type argb struct {
 	rule *netfilter.Rule
 	neg  bool
 	args []string
-	used map[string]bool
-}
-
-func (a *argb) mark(attrs ...string) {
-	if a.used == nil {
-		a.used = map[string]bool{}
-	}
-	for _, x := range attrs {
-		a.used[x] = true
-	}
 }
 
 // opt adds "opt [!] value" (ebtables' negation follows the option).
