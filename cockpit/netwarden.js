@@ -736,7 +736,7 @@
                                     l === null ? el("span", { className: "nw-small", text: "not reported" })
                                         : (l.length ? l.join(", ") : el("span", { className: "nw-small", text: "none yet" }))),
                                  el("td", null,
-                                    el("span", { className: "nw-badge nw-mode" + (mode === "enforce" ? " nw-active-state" : " nw-bad"), text: mode }),
+                                    el("span", { className: "nw-badge nw-mode" + (mode === "enforce" ? " nw-active-state" : mode === "drop-all" ? " nw-bad" : ""), text: mode }),
                                     p.Reason ? el("div", { className: "nw-small", text: p.Reason }) : null),
                                  actions));
         });
