@@ -58,6 +58,8 @@ func main() {
 		switch p = strings.TrimSpace(p); p {
 		case "nwfilter", "network", "api":
 			parts[p] = true
+		case "firewalld": // firewalld.go; not in the default list
+			parts[p] = true
 		default:
 			fmt.Fprintf(os.Stderr, "bench: unknown benchmark %q (nwfilter, network, api)\n", p)
 			os.Exit(2)
@@ -100,6 +102,11 @@ func main() {
 	}
 	if parts["api"] {
 		if err := r.Run(func(t lab.TB) { runAPI(t, *netwardend, api) }); err != nil {
+			os.Exit(1)
+		}
+	}
+	if parts["firewalld"] {
+		if err := r.Run(func(t lab.TB) { runFirewalld(t, *netwardend) }); err != nil {
 			os.Exit(1)
 		}
 	}
