@@ -132,6 +132,8 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Info("stop requested during start-up")
 	default:
 		wd.setProbe(func() { engine.Stats(); nets.List() })
+		engine.AnnounceLearned(srv)
+		defer engine.Close() // stops the learner; the kernel state stays
 		// Adoption's garbage (parsed definitions, a large first
 		// transaction) goes back to the system now rather than at the
 		// runtime's leisure: a long-running service's resident size
