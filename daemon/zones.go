@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/netwarden/netwarden/dbusapi"
 	"github.com/netwarden/netwarden/firewalld"
@@ -22,39 +23,50 @@ import (
 // named. firewalld forgets these run-time bindings when it reloads or
 // restarts: the reconciler puts them back (Reconcile).
 
+// fwView is what zone placement needs to know of firewalld, read once
+// per placement or reconcile: its zones and policies.
+type fwView struct {
+	zones, policies map[string]bool
+}
+
+// view reads firewalld's run-time zones and policies.
+func (m *Networks) view(ctx context.Context) (fwView, error) {
+	v := fwView{zones: map[string]bool{}, policies: map[string]bool{}}
+	zs, err := m.fw.Zones(ctx)
+	if err != nil {
+		return v, fmt.Errorf("firewalld: %w", err)
+	}
+	for _, z := range zs {
+		v.zones[z] = true
+	}
+	ps, err := m.fw.Policies(ctx)
+	if err != nil && !errors.Is(err, firewalld.ErrPoliciesUnsupported) {
+		return v, fmt.Errorf("firewalld: %w", err)
+	}
+	for _, p := range ps {
+		v.policies[p] = true
+	}
+	return v, nil
+}
+
 // zoneFor returns the zone the bridge of n belongs in, "" for none.
-func (m *Networks) zoneFor(ctx context.Context, n *network.Network) (string, error) {
-	mode := n.ForwardMode()
+func zoneFor(v fwView, n *network.Network) (string, error) {
 	if z := n.Bridge.Zone; z != "" {
-		ok, err := m.fw.ZoneExists(ctx, z)
-		if err != nil {
-			return "", fmt.Errorf("network %s: firewalld: %w", quoteName(n.Name), err)
-		}
-		if !ok {
+		if !v.zones[z] {
 			return "", dbusapi.Mark(fmt.Errorf("network %s: <bridge zone=%q>: firewalld has no such zone", quoteName(n.Name), z),
 				dbusapi.ErrInvalidArgument)
 		}
 		return z, nil
 	}
-	switch mode {
+	switch n.ForwardMode() {
 	case network.ForwardOpen, network.ForwardBridge:
 		return "", nil
 	case network.ForwardRoute:
-		ok, err := m.fw.PolicyExists(ctx, zones.LibvirtRoutedOut)
-		if err != nil && !errors.Is(err, firewalld.ErrPoliciesUnsupported) {
-			return "", fmt.Errorf("network %s: firewalld: %w", quoteName(n.Name), err)
-		}
-		if ok {
-			if zok, err := m.fw.ZoneExists(ctx, zones.LibvirtRouted); err == nil && zok {
-				return zones.LibvirtRouted, nil
-			}
+		if v.policies[zones.LibvirtRoutedOut] && v.zones[zones.LibvirtRouted] {
+			return zones.LibvirtRouted, nil
 		}
 	}
-	ok, err := m.fw.ZoneExists(ctx, zones.Libvirt)
-	if err != nil {
-		return "", fmt.Errorf("network %s: firewalld: %w", quoteName(n.Name), err)
-	}
-	if !ok {
+	if !v.zones[zones.Libvirt] {
 		return "", fmt.Errorf("network %s: firewalld has no %q zone (netwardend creates it when firewalld runs at its start; "+
 			"install it with `make install` or restart netwardend)", quoteName(n.Name), zones.Libvirt)
 	}
@@ -73,11 +85,20 @@ func (m *Networks) firewalldRunning(ctx context.Context) bool {
 // placeLocked puts the bridge of the active network s into its zone when
 // firewalld runs, and records the zone.
 func (m *Networks) placeLocked(ctx context.Context, s *netState) error {
-	n := s.live
-	if n == nil || !m.firewalldRunning(ctx) {
+	if s.live == nil || !m.firewalldRunning(ctx) {
 		return nil
 	}
-	zone, err := m.zoneFor(ctx, n)
+	v, err := m.view(ctx)
+	if err != nil {
+		return fmt.Errorf("network %s: %w", quoteName(s.live.Name), err)
+	}
+	return m.placeIn(ctx, v, s)
+}
+
+// placeIn puts the bridge of s into its zone as v says.
+func (m *Networks) placeIn(ctx context.Context, v fwView, s *netState) error {
+	n := s.live
+	zone, err := zoneFor(v, n)
 	if err != nil || zone == "" {
 		return err
 	}
@@ -102,21 +123,38 @@ func (m *Networks) unplaceLocked(ctx context.Context, s *netState) {
 
 // Reconcile puts the bridges of the active networks back into their
 // firewalld zones (after firewalld reloaded or restarted, which forgets
-// them). Errors are logged per network and the first one returned.
+// them). firewalld is asked once for its zones and policies, then the
+// bridges are placed with concurrent calls. Errors are logged per
+// network and the first one returned.
 func (m *Networks) Reconcile(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.firewalldRunning(ctx) {
 		return nil
 	}
-	var first error
-	for _, name := range m.sortedNames() {
+	v, err := m.view(ctx)
+	if err != nil {
+		return err
+	}
+	names := m.sortedNames()
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
 		s := m.nets[name]
 		if s.live == nil {
 			continue
 		}
-		if err := m.placeLocked(ctx, s); err != nil {
-			m.log.Error("cannot put bridge back into its firewalld zone", "network", name, "error", err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = m.placeIn(ctx, v, s)
+		}()
+	}
+	wg.Wait()
+	var first error
+	for i, err := range errs {
+		if err != nil {
+			m.log.Error("cannot put bridge back into its firewalld zone", "network", names[i], "error", err)
 			if first == nil {
 				first = err
 			}
