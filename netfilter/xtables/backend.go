@@ -336,8 +336,11 @@ func samePort(a, b *netfilter.PortState) bool {
 	if a.Mode == netfilter.DropAll {
 		return true
 	}
+	if a.Rules == b.Rules {
+		return true
+	}
 	if a.Rules == nil || b.Rules == nil {
-		return a.Rules == b.Rules
+		return false
 	}
 	return a.Rules.String() == b.Rules.String()
 }

@@ -46,7 +46,7 @@ func requireKernel(t *testing.T) {
 
 // hvBackend makes a backend working in a fresh lab's hypervisor
 // namespace.
-func hvBackend(t *testing.T, l *lab.Lab, flavour Flavour) (*Backend, *lab.Netns) {
+func hvBackend(t testing.TB, l *lab.Lab, flavour Flavour) (*Backend, *lab.Netns) {
 	t.Helper()
 	hv := l.Hypervisor()
 	h, err := netns.GetFromName(hv.Name)
@@ -216,3 +216,5 @@ func tcpPortRules(port string) *netfilter.PortRules {
 			Origin: netfilter.Origin{Filter: "t", Rule: 2}},
 	}}
 }
+
+var lookPath = exec.LookPath

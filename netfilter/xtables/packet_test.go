@@ -18,7 +18,13 @@ import (
 )
 
 // udpFrame builds an Ethernet/IPv4/UDP frame carrying marker.
-func udpFrame(t *testing.T, srcMAC, dstMAC net.HardwareAddr, src, dst string, marker string) []byte {
+func udpFrame(t *testing.T, srcMAC net.HardwareAddr, dstMAC net.HardwareAddr, src, dst string, marker string) []byte {
+	t.Helper()
+	return udpFrameB(t, srcMAC, dstMAC, src, dst, marker)
+}
+
+// udpFrameB is udpFrame for any test or benchmark.
+func udpFrameB(t testing.TB, srcMAC, dstMAC net.HardwareAddr, src, dst string, marker string) []byte {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv4}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}

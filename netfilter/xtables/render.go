@@ -206,7 +206,7 @@ func renderPort(ps *netfilter.PortState, gen byte) (*portRender, error) {
 		return pr, nil
 	}
 	if len(rules.Chains) > 0 {
-		if err := pr.ethernet(rules, gen); err != nil {
+		if err := pr.ethernet(rules, port, gen); err != nil {
 			return nil, err
 		}
 	}
@@ -243,8 +243,7 @@ func (pr *portRender) dropAll(port string) {
 // ethernet renders the Ethernet-layer chains: per direction a root
 // chain and one chain per sub-chain, as libvirt's libvirt-I-/libvirt-O-
 // chains and their I-/O- sub-chains.
-func (pr *portRender) ethernet(rules *netfilter.PortRules, gen byte) error {
-	port := rules.Port
+func (pr *portRender) ethernet(rules *netfilter.PortRules, port string, gen byte) error {
 	index := map[string]int{}
 	for i, c := range rules.Chains {
 		index[c.Name] = i
@@ -255,7 +254,20 @@ func (pr *portRender) ethernet(rules *netfilter.PortRules, gen byte) error {
 		disp   string
 		iface  string
 	}{{netfilter.DirOut, "NI", ebPre, "-i"}, {netfilter.DirIn, "NO", ebPost, "-o"}} {
+		// A sub-chain without rules in this direction is left out with
+		// the jumps to it: it would return at once.
+		used := map[int]bool{0: true}
 		for i, c := range rules.Chains {
+			for j := range c.Rules {
+				if c.Rules[j].Direction.Has(d.dir) && c.Rules[j].Action != netfilter.Jump {
+					used[i] = true
+				}
+			}
+		}
+		for i, c := range rules.Chains {
+			if !used[i] {
+				continue
+			}
 			spec := &chainSpec{rules: []string{}}
 			for j := range c.Rules {
 				r := &c.Rules[j]
@@ -267,6 +279,9 @@ func (pr *portRender) ethernet(rules *netfilter.PortRules, gen byte) error {
 					k, ok := index[r.Target]
 					if !ok {
 						return fmt.Errorf("jump to unknown chain %q", r.Target)
+					}
+					if !used[k] {
+						continue
 					}
 					proto, fields := netfilter.JumpMatch(r.Target)
 					jm := netfilter.Rule{Protocol: proto, Fields: fields}
@@ -423,6 +438,12 @@ func netArgs(r *netfilter.NetRule) (string, error) {
 // kernel go from cur (nil: unknown; existing lists the chains of ours
 // the kernel has, hookCount the jumps from built-in chains) to want.
 // It returns "" when nothing changes.
+//
+// Each table's part is one transaction (nf_tables) or one table
+// replacement (legacy), so its order is free; deletions come first
+// because iptables-nft and ebtables-nft take time proportional to the
+// batch so far for each flush (14000 flushes after 40000 additions took
+// 25 s, before them 0.1 s).
 func restoreInput(t tool, cur, want map[string]*tableRules, existing map[string]map[string]bool, hookCount map[string]map[hook]int) string {
 	var b strings.Builder
 	for _, table := range tables[t] {
@@ -431,41 +452,47 @@ func restoreInput(t tool, cur, want map[string]*tableRules, existing map[string]
 		if cur != nil {
 			c = cur[table]
 		}
-		var body strings.Builder
-		names := sortedKeys(w.chains)
-		// 1. New chains, and chains whose content changed.
-		for _, n := range names {
-			spec := w.chains[n]
-			var old *chainSpec
-			known := false
+		var del, decl, add strings.Builder
+		// Only the chains that differ from cur are listed and sorted: an
+		// unchanged port keeps its chainSpec values, so most compare by
+		// pointer.
+		var names, gone []string
+		for n, spec := range w.chains {
 			if c != nil {
-				old, known = c.chains[n], true
-			}
-			exists := old != nil || existing[table][n]
-			if known && old != nil && spec.equal(old) {
-				continue
-			}
-			if !exists {
-				policy := "-"
-				if t == toolEB {
-					policy = "RETURN"
+				if old := c.chains[n]; old == spec || old.equal(spec) {
+					continue
 				}
-				if t == toolEB {
-					fmt.Fprintf(&body, ":%s %s\n", n, policy)
-				} else {
-					fmt.Fprintf(&body, ":%s - [0:0]\n", n)
+			}
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if c != nil {
+			for n := range c.chains {
+				if w.chains[n] == nil {
+					gone = append(gone, n)
+				}
+			}
+			sort.Strings(gone)
+		} else {
+			for _, n := range sortedKeys(existing[table]) {
+				if w.chains[n] == nil {
+					gone = append(gone, n)
+				}
+			}
+			for _, h := range w.hooks {
+				for i := 0; i < hookCount[table][h]; i++ {
+					fmt.Fprintf(&del, "-D %s -j %s\n", h.builtin, h.chain)
 				}
 			}
 		}
+		var flush []string
 		for _, n := range names {
 			spec := w.chains[n]
 			var old *chainSpec
 			if c != nil {
 				old = c.chains[n]
 			}
-			if old != nil && spec.equal(old) {
-				continue
-			}
+			exists := old != nil || c == nil && existing[table][n]
 			if old != nil && spec.dispatch && old.dispatch {
 				// Rule by rule: delete the rules that go, append the new.
 				had := map[string]bool{}
@@ -478,57 +505,42 @@ func restoreInput(t tool, cur, want map[string]*tableRules, existing map[string]
 				}
 				for _, r := range old.rules {
 					if !keep[r] {
-						fmt.Fprintf(&body, "-D %s %s\n", n, r)
+						fmt.Fprintf(&del, "-D %s %s\n", n, r)
 					}
 				}
 				for _, r := range spec.rules {
 					if !had[r] {
-						fmt.Fprintf(&body, "-A %s %s\n", n, r)
+						fmt.Fprintf(&add, "-A %s %s\n", n, r)
 					}
 				}
 				continue
 			}
-			if old != nil || existing[table][n] {
-				fmt.Fprintf(&body, "-F %s\n", n)
+			if exists {
+				flush = append(flush, n)
+			} else if t == toolEB {
+				fmt.Fprintf(&decl, ":%s RETURN\n", n)
+			} else {
+				fmt.Fprintf(&decl, ":%s - [0:0]\n", n)
 			}
 			for _, r := range spec.rules {
-				fmt.Fprintf(&body, "-A %s %s\n", n, r)
+				fmt.Fprintf(&add, "-A %s %s\n", n, r)
 			}
 		}
-		// 2. Hooks, first in their built-in chains.
+		for _, n := range append(flush, gone...) {
+			fmt.Fprintf(&del, "-F %s\n", n)
+		}
+		for _, n := range gone {
+			fmt.Fprintf(&del, "-X %s\n", n)
+		}
 		if c == nil {
 			for _, h := range w.hooks {
-				for i := 0; i < hookCount[table][h]; i++ {
-					fmt.Fprintf(&body, "-D %s -j %s\n", h.builtin, h.chain)
-				}
-				fmt.Fprintf(&body, "-I %s 1 -j %s\n", h.builtin, h.chain)
+				fmt.Fprintf(&add, "-I %s 1 -j %s\n", h.builtin, h.chain)
 			}
 		}
-		// 3. Chains that go: flush all, then delete.
-		var gone []string
-		if c != nil {
-			for _, n := range sortedKeys(c.chains) {
-				if w.chains[n] == nil {
-					gone = append(gone, n)
-				}
-			}
-		} else {
-			for _, n := range sortedKeys(existing[table]) {
-				if w.chains[n] == nil {
-					gone = append(gone, n)
-				}
-			}
-		}
-		for _, n := range gone {
-			fmt.Fprintf(&body, "-F %s\n", n)
-		}
-		for _, n := range gone {
-			fmt.Fprintf(&body, "-X %s\n", n)
-		}
-		if body.Len() == 0 {
+		if del.Len()+decl.Len()+add.Len() == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "*%s\n%s", table, body.String())
+		fmt.Fprintf(&b, "*%s\n%s%s%s", table, del.String(), decl.String(), add.String())
 		if t != toolEB {
 			b.WriteString("COMMIT\n")
 		}
