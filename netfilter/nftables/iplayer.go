@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netwarden/netwarden/netfilter"
+	"github.com/netwarden/netwarden/netfilter/internal/ipplan"
 )
 
 // IP-layer rules (tcp, udp, udplite, esp, ah, sctp, icmp, igmp, all,
@@ -42,12 +43,12 @@ type ipChain uint8
 
 const (
 	// chainFJ: forwarded traffic from the guest; accept returns.
-	chainFJ ipChain = iota
+	chainFJ = ipChain(ipplan.FJ)
 	// chainFP: forwarded traffic to the guest; accept accepts.
-	chainFP
+	chainFP = ipChain(ipplan.FP)
 	// chainHJ: traffic from the guest to the host; accept returns.
-	chainHJ
-	numIPChains
+	chainHJ     = ipChain(ipplan.HJ)
+	numIPChains = ipChain(ipplan.NumChains)
 )
 
 var ipChainWords = [numIPChains]string{"fj", "fp", "hj"}
@@ -129,7 +130,10 @@ var ctStateBits = map[string]uint32{
 	"INVALID":     expr.CtStateBitINVALID,
 }
 
-// add appends the rules libvirt's iptables driver makes of r.
+// add appends the rules libvirt's iptables driver makes of r: the chains,
+// reversals and conntrack conditions come from the shared planner
+// (netfilter/internal/ipplan, which the xtables backend uses too), the
+// expressions from compileMatch.
 func (p *ipPlan) add(r *netfilter.Rule) error {
 	if _, ok := r.Field("ipset"); ok {
 		return errIPSet
@@ -137,85 +141,14 @@ func (p *ipPlan) add(r *netfilter.Rule) error {
 	if _, ok := r.Field("ipsetflags"); ok {
 		return errIPSet
 	}
-	if r.Direction != netfilter.DirIn && r.Direction != netfilter.DirOut && r.Direction != netfilter.DirInOut {
-		return fmt.Errorf("direction %s", r.Direction)
+	entries, err := ipplan.Entries(r)
+	if err != nil {
+		return err
 	}
-	// directionIn and inout as libvirt computes them.
-	dirIn := r.Direction.Has(netfilter.DirIn)
-	inout := r.Direction == netfilter.DirInOut
-	stateAttr, hasState := r.Field("state")
-	connlimit, hasConnlimit := r.Field("connlimit-above")
-	if hasState {
-		for _, s := range strings.Split(stateAttr, ",") {
-			if _, ok := ctStateBits[s]; !ok && s != "NONE" {
-				return fmt.Errorf("state %q: unknown connection state %q", stateAttr, s)
-			}
-		}
-	}
-	// The match itself, without what this file implements.
-	match := *r
-	match.Fields = nil
-	for _, f := range r.Fields {
-		if f.Attr != "state" && f.Attr != "connlimit-above" {
-			match.Fields = append(match.Fields, f)
-		}
-	}
-	_, icmpType := r.Field("type")
-	icmpType = icmpType && (r.Protocol == "icmp" || r.Protocol == "icmpv6")
-
-	// libvirt takes iptablesCreateRuleInstanceStateCtrl when the rule has
-	// a state attribute and statematch is not false: the state given
-	// instead of the default ones, no --ctdir, and only the chains of the
-	// rule's own direction (an in rule only in FP, an out rule only in
-	// FJ and HJ, inout in all three).
-	stateCtrl := hasState && r.StateMatch
-	// Otherwise the default states, unless statematch='false' or inout.
-	needState := r.StateMatch && !inout
-
-	for c := chainFJ; c < numIPChains; c++ {
-		swap := dirIn
-		if c == chainFP {
-			swap = !dirIn
-		}
-		ir := ipRule{src: r, swap: swap}
-		if stateCtrl {
-			if c == chainFP && !dirIn || c != chainFP && dirIn && !inout {
-				continue
-			}
-			if stateAttr != "NONE" {
-				ir.state = stateAttr
-			}
-		} else {
-			if needState {
-				ir.state = "NEW,ESTABLISHED"
-				if swap {
-					ir.state = "ESTABLISHED"
-				}
-			}
-			// defMatch: only accept rules carry the state match.
-			if r.Action != netfilter.Accept {
-				ir.state = ""
-			}
-			// iptablesEnforceDirection, not for icmp with a type.
-			if ir.state != "" && !icmpType && !inout {
-				ir.ctdir = "original"
-				if swap {
-					ir.ctdir = "reply"
-				}
-			}
-		}
-		if hasConnlimit {
-			if swap {
-				continue // "only support for limit in outgoing dir."
-			}
-			ir.connlimit = connlimit
-			ir.state, ir.ctdir = "", "" // skipMatch
-		}
-		dir := netfilter.DirOut
-		if c == chainFP {
-			dir = netfilter.DirIn
-		}
-		exprs, err := compileMatch(nftables.TableFamilyINet, &match, matchOptions{Dir: dir, Swap: swap})
+	for _, e := range entries {
+		c := ipChain(e.Chain)
+		ir := ipRule{src: r, swap: e.Swap, state: e.State, ctdir: e.CtDir, connlimit: e.Connlimit}
+		exprs, err := compileMatch(nftables.TableFamilyINet, &e.Match, matchOptions{Dir: e.Dir, Swap: e.Swap})
 		if errors.Is(err, errNoRule) {
 			continue // libvirt emits nothing for this half
 		}

@@ -6,22 +6,19 @@ import (
 	"strings"
 
 	"github.com/netwarden/netwarden/netfilter"
+	"github.com/netwarden/netwarden/netfilter/internal/ipplan"
 )
 
 // IP-layer rules with libvirt's meaning, as iptables/ip6tables rules in
-// three chains per port (libvirt's FJ, FP, HJ): the decisions below are
-// those of the nftables backend's planIPLayer (which halves exist, which
-// are reversed, the conntrack conditions, connlimit and the verdict),
-// rendered as iptables arguments instead of nftables expressions.
+// three chains per port (libvirt's FJ, FP, HJ): the decisions (which
+// halves exist, which are reversed, the conntrack conditions, connlimit)
+// come from netfilter/internal/ipplan, shared with the nftables backend,
+// rendered here as iptables arguments instead of nftables expressions.
 
-// ipChain is one of the three per-port chains.
-type ipChain uint8
-
+// The per-port chains.
 const (
-	chainFJ ipChain = iota // FORWARD, from the guest
-	chainFP                // FORWARD, to the guest
-	chainHJ                // INPUT, from the guest to the host
-	numIPChains
+	chainFJ     = ipplan.FJ // FORWARD, from the guest
+	numIPChains = ipplan.NumChains
 )
 
 var ipChainPrefix = [numIPChains]string{"FJ", "FP", "HJ"}
@@ -65,8 +62,9 @@ func planIP(pr *netfilter.PortRules) (*ipPlan, error) {
 	return p, nil
 }
 
-var ctStates = map[string]bool{"NEW": true, "ESTABLISHED": true, "RELATED": true, "INVALID": true}
-
+// addIPRule renders the chain rules libvirt's iptables driver makes of
+// r (the shared planner decides which, reversed or not, with which
+// conntrack conditions).
 func addIPRule(dst *[numIPChains][]string, r *netfilter.Rule, v6 bool) error {
 	if _, ok := r.Field("ipset"); ok {
 		return errIPSet
@@ -74,87 +72,28 @@ func addIPRule(dst *[numIPChains][]string, r *netfilter.Rule, v6 bool) error {
 	if _, ok := r.Field("ipsetflags"); ok {
 		return errIPSet
 	}
-	if r.Direction != netfilter.DirIn && r.Direction != netfilter.DirOut && r.Direction != netfilter.DirInOut {
-		return fmt.Errorf("direction %s", r.Direction)
+	entries, err := ipplan.Entries(r)
+	if err != nil {
+		return err
 	}
-	dirIn := r.Direction.Has(netfilter.DirIn)
-	inout := r.Direction == netfilter.DirInOut
-	stateAttr, hasState := r.Field("state")
-	connlimit, hasConnlimit := r.Field("connlimit-above")
-	if hasState {
-		for _, s := range strings.Split(stateAttr, ",") {
-			if !ctStates[s] && s != "NONE" {
-				return fmt.Errorf("state %q: unknown connection state %q", stateAttr, s)
-			}
-		}
-	}
-	match := *r
-	match.Fields = nil
-	for _, f := range r.Fields {
-		if f.Attr != "state" && f.Attr != "connlimit-above" {
-			match.Fields = append(match.Fields, f)
-		}
-	}
-	_, icmpType := r.Field("type")
-	icmpType = icmpType && (r.Protocol == "icmp" || r.Protocol == "icmpv6")
-	stateCtrl := hasState && r.StateMatch
-	needState := r.StateMatch && !inout
-
-	for c := chainFJ; c < numIPChains; c++ {
-		swap := dirIn
-		if c == chainFP {
-			swap = !dirIn
-		}
-		var state, ctdir string
-		if stateCtrl {
-			if c == chainFP && !dirIn || c != chainFP && dirIn && !inout {
-				continue
-			}
-			if stateAttr != "NONE" {
-				state = stateAttr
-			}
-		} else {
-			if needState {
-				state = "NEW,ESTABLISHED"
-				if swap {
-					state = "ESTABLISHED"
-				}
-			}
-			if r.Action != netfilter.Accept {
-				state = ""
-			}
-			if state != "" && !icmpType && !inout {
-				ctdir = "ORIGINAL"
-				if swap {
-					ctdir = "REPLY"
-				}
-			}
-		}
-		cl := ""
-		if hasConnlimit {
-			if swap {
-				continue
-			}
-			cl = connlimit
-			state, ctdir = "", ""
-		}
-		args, err := ipArgs(&match, swap, inout, v6)
+	for _, e := range entries {
+		args, err := ipArgs(&e.Match, e.Swap, r.Direction == netfilter.DirInOut, v6)
 		if err == errNoRule {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		if state != "" {
-			args = append(args, "-m", "conntrack", "--ctstate", state)
+		if e.State != "" {
+			args = append(args, "-m", "conntrack", "--ctstate", e.State)
 		}
-		if ctdir != "" {
-			args = append(args, "-m", "conntrack", "--ctdir", ctdir)
+		if e.CtDir != "" {
+			args = append(args, "-m", "conntrack", "--ctdir", strings.ToUpper(e.CtDir))
 		}
-		if cl != "" {
-			n, err := strconv.ParseUint(cl, 10, 32)
+		if e.Connlimit != "" {
+			n, err := strconv.ParseUint(e.Connlimit, 10, 32)
 			if err != nil {
-				return fmt.Errorf("connlimit-above %q: %w", cl, err)
+				return fmt.Errorf("connlimit-above %q: %w", e.Connlimit, err)
 			}
 			args = append(args, "-m", "connlimit")
 			if r.Negate {
@@ -182,7 +121,7 @@ func addIPRule(dst *[numIPChains][]string, r *netfilter.Rule, v6 bool) error {
 		default:
 			return fmt.Errorf("action %s: %w", r.Action, errUnsupported)
 		}
-		dst[c] = append(dst[c], joinArgs(args))
+		dst[e.Chain] = append(dst[e.Chain], joinArgs(args))
 	}
 	return nil
 }
