@@ -53,6 +53,9 @@ type NWFilterBinding struct {
 	Mode string
 	// Reason says why the filter is not enforced as written, "" if it is.
 	Reason string
+	// LearnedAddresses are the addresses learned for the port (IP
+	// address learning), empty when none.
+	LearnedAddresses []string
 }
 
 // ErrorNameOf returns the D-Bus error name err carries ("" if it is not
@@ -335,6 +338,7 @@ func bindingFromProps(path dbus.ObjectPath, props map[string]dbus.Variant) NWFil
 	b.FilterName, _ = props["FilterName"].Value().(string)
 	b.Mode, _ = props["Mode"].Value().(string)
 	b.Reason, _ = props["Reason"].Value().(string)
+	b.LearnedAddresses, _ = props["LearnedAddresses"].Value().([]string)
 	return b
 }
 

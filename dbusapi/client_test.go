@@ -3,6 +3,7 @@ package dbusapi
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -54,8 +55,9 @@ func TestSortingAndProps(t *testing.T) {
 	if f != (NWFilter{Path: "/p", Name: "x", UUID: "u", BuiltIn: true}) {
 		t.Errorf("nwfilterFromProps = %+v", f)
 	}
-	b := bindingFromProps("/b", map[string]dbus.Variant{"PortDev": dbus.MakeVariant("vnet0"), "FilterName": dbus.MakeVariant("f"), "Mode": dbus.MakeVariant("enforce")})
-	if b != (NWFilterBinding{Path: "/b", PortDev: "vnet0", FilterName: "f", Mode: "enforce"}) {
+	b := bindingFromProps("/b", map[string]dbus.Variant{"PortDev": dbus.MakeVariant("vnet0"), "FilterName": dbus.MakeVariant("f"),
+		"Mode": dbus.MakeVariant("enforce"), "LearnedAddresses": dbus.MakeVariant([]string{"10.0.0.5"})})
+	if !reflect.DeepEqual(b, NWFilterBinding{Path: "/b", PortDev: "vnet0", FilterName: "f", Mode: "enforce", LearnedAddresses: []string{"10.0.0.5"}}) {
 		t.Errorf("bindingFromProps = %+v", b)
 	}
 	if p, ok := NWFilterBindingPortOf(NWFilterBindingPath("semi;colon")); !ok || p != "semi;colon" {

@@ -139,7 +139,7 @@ func filterVerbs() []verb {
 			run: event},
 		doctorVerb(),
 		{name: "status", summary: "show the daemon's state",
-			desc: "Prints the daemon's version and firewall backend, how rules that need connection tracking are enforced, whether firewalld runs, when netwardend last re-applied its rules (after a firewalld reload, a flush of its tables or SIGHUP) and how many times it found them damaged, and how many networks, filters and bindings there are.",
+			desc: "Prints the daemon's version and firewall backend, how rules that need connection tracking are enforced, whether firewalld runs, when netwardend last re-applied its rules (after a firewalld reload, a flush of its tables or SIGHUP) and how many times it found them damaged, how many networks, filters and bindings there are, and the addresses learned for ports whose filters learn them (CTRL_IP_LEARNING).",
 			run:  statusVerb},
 		{name: "version", summary: "show the versions of this client and of the daemon",
 			desc: "Prints the client's version, then asks the daemon for its version.",
@@ -451,8 +451,23 @@ func statusVerb(s *session, c api, _ parsed) error {
 	fmt.Fprintf(w, "Restores:\t%d\n", st.Restores)
 	fmt.Fprintf(w, "Networks:\t%d (%d active)\n", len(nets), active)
 	fmt.Fprintf(w, "Filters:\t%d\n", len(filters))
-	fmt.Fprintf(w, "Bindings:\t%d\n", len(bindings))
-	return w.Flush()
+	learning, learned := 0, 0
+	for _, b := range bindings {
+		if b.Mode == "learning" {
+			learning++
+		}
+		learned += len(b.LearnedAddresses)
+	}
+	fmt.Fprintf(w, "Bindings:\t%d (%d learning, %d addresses learned)\n", len(bindings), learning, learned)
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, b := range bindings {
+		if len(b.LearnedAddresses) > 0 {
+			fmt.Fprintf(s.stdout, "  %s learned %s\n", b.PortDev, strings.Join(b.LearnedAddresses, ", "))
+		}
+	}
+	return nil
 }
 
 func helpVerb(s *session, _ api, p parsed) error {
