@@ -235,7 +235,6 @@ func (b *Backend) Apply(ctx context.Context, desired *netfilter.State) error {
 	needBridgeNF := false
 	for _, name := range desired.PortNames() {
 		ps := desired.Ports[name]
-		ps.Port = name
 		var gen byte = '0'
 		old := b.ports[name]
 		if old != nil {
@@ -250,7 +249,9 @@ func (b *Backend) Apply(ctx context.Context, desired *netfilter.State) error {
 				gen ^= 1 // '0' <-> '1'
 			}
 		}
-		pr, err := renderPort(ps, gen)
+		named := *ps // the map key names the port; the caller's value stays as it is
+		named.Port = name
+		pr, err := renderPort(&named, gen)
 		if err != nil {
 			failed[name] = err
 			pr, _ = renderPort(&netfilter.PortState{Port: name, Mode: netfilter.DropAll}, gen)

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/netwarden/netwarden/netfilter"
+	"github.com/netwarden/netwarden/netfilter/nftables"
 	"github.com/netwarden/netwarden/policy"
 	"github.com/netwarden/netwarden/tests/lab"
 )
@@ -29,7 +30,7 @@ func requireKernel(t *testing.T) {
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root")
 	}
-	for _, p := range []string{"ip", "ebtables-restore", "iptables-restore", "ip6tables-restore", "iptables-save", "ebtables-save"} {
+	for _, p := range []string{"ip", "nft", "ebtables-restore", "iptables-restore", "ip6tables-restore", "iptables-save", "ebtables-save"} {
 		if _, err := exec.LookPath(p); err != nil {
 			missing = append(missing, p)
 		}
@@ -218,3 +219,43 @@ func tcpPortRules(port string) *netfilter.PortRules {
 }
 
 var lookPath = exec.LookPath
+
+// TestSwitchBackends: nftables enforces a port, then xtables takes over
+// and, after its first Apply, nftables' tables are gone; then back.
+func TestSwitchBackends(t *testing.T) {
+	requireKernel(t)
+	l := lab.New(t)
+	x, hv := hvBackend(t, l, FlavourDefault)
+	nft := nftables.New(nftables.Config{NetNS: x.cfg.NetNS})
+	t.Cleanup(func() { _ = nft.Remove(context.Background()) })
+	ctx := context.Background()
+	reg := builtinFilters(t)
+	st := &netfilter.State{Ports: map[string]*netfilter.PortState{
+		"vnet0": {Mode: netfilter.Enforce, Rules: instantiate(t, reg, "clean-traffic", "vnet0", "52:54:00:00:00:01", ipParam("10.0.0.1")...)},
+	}}
+	hasNft := func() bool { return strings.Contains(hv.MustRun("nft", "list", "tables"), "netwarden") }
+	if err := nft.Apply(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if !hasNft() {
+		t.Fatal("nftables tables missing")
+	}
+	if err := Switch(x, nft, nil).Apply(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if hasNft() {
+		t.Error("nftables' tables still there after the switch to xtables")
+	}
+	if err := x.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := Switch(nftables.New(nftables.Config{NetNS: x.cfg.NetNS}), New(x.cfg), nil).Apply(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if left := ours(t, x); len(left) > 0 {
+		t.Errorf("xtables chains left after the switch to nftables: %v", left)
+	}
+	if !hasNft() {
+		t.Error("nftables tables missing after the switch back")
+	}
+}
