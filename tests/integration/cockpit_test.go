@@ -305,6 +305,18 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// noSessionBus gives env a session bus address: the lab's bus. Without
+// one, cockpit-bridge and chromium launch a session dbus-daemon of their
+// own, which outlives the test.
+func noSessionBus(env []string) []string {
+	for _, kv := range env {
+		if addr, ok := strings.CutPrefix(kv, "DBUS_SYSTEM_BUS_ADDRESS="); ok {
+			return append(env, "DBUS_SESSION_BUS_ADDRESS="+addr)
+		}
+	}
+	return append(env, "DBUS_SESSION_BUS_ADDRESS=disabled:")
+}
+
 // startCockpitWS starts cockpit-ws with a local session (cockpit-bridge,
 // no login) on 127.0.0.1 only, in the machine's namespace, with the lab's
 // environment (its bus) and XDG_DATA_HOME at xdg; the lab stops it by
@@ -313,7 +325,7 @@ func startCockpitWS(t *testing.T, l *lab.Lab, name, xdg string, adjust func(*exe
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(cockpitWS, "--local-session="+cockpitBridge, "--address", "127.0.0.1", "--port", strconv.Itoa(port))
-	cmd.Env = append(l.Env(), "XDG_DATA_HOME="+xdg)
+	cmd.Env = append(noSessionBus(l.Env()), "XDG_DATA_HOME="+xdg)
 	if adjust != nil {
 		adjust(cmd)
 	}
@@ -352,7 +364,7 @@ func startChromium(t *testing.T, l *lab.Lab) context.Context {
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
 		"--user-data-dir="+profile, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 		"--window-size=1280,900", "about:blank")
-	cmd.Env = append(l.Env(), "HOME="+home)
+	cmd.Env = append(noSessionBus(l.Env()), "HOME="+home)
 	proc := l.Start("chromium", cmd)
 	deadline := time.Now().Add(timeout)
 	var ws string
