@@ -148,8 +148,10 @@ func (e *Engine) instantiate(def *policy.Binding) (*binding, error) {
 
 // instantiateLearned is instantiate with the addresses learned so far:
 // a filter that needs addresses not given by the binding is enforced
-// with the learned ones once every family it needs has one, and with
-// the basic rules of learning (policy.LearningRules) until then.
+// with the learned ones, family by family: a family still being learned
+// has the basic rules of learning (policy.LearningRules, or in front of
+// the filter, policy.InstantiatePending, when the other family is
+// enforced already).
 func (e *Engine) instantiateLearned(def *policy.Binding, learnedAddrs []learning.Address) (*binding, error) {
 	b := &binding{def: def}
 	inst, err := policy.Instantiate(e.filters.Registry(), def.PortDev, def.Filter, def.MAC, def.Params)
@@ -160,7 +162,7 @@ func (e *Engine) instantiateLearned(def *policy.Binding, learnedAddrs []learning
 				b.learned = append(b.learned, a)
 			}
 		}
-		ps, lerr := learningPort(b)
+		ps, lerr := learningPort(e.filters.Registry(), b)
 		switch {
 		case lerr != nil:
 			b.port = &netfilter.PortState{Port: def.PortDev, Mode: netfilter.DropAll, Reason: lerr.Error()}

@@ -140,9 +140,13 @@ func learningSpec(b *binding) (learning.Spec, bool) {
 }
 
 // learningPort is the port state of binding b whose filter needs the
-// addresses in inst.Learn: the filter with the learned addresses when
-// every family has one, the basic rules otherwise.
-func learningPort(b *binding) (*netfilter.PortState, error) {
+// addresses in inst.Learn: nil when every family has one (the caller
+// instantiates the filter with them); the basic rules of learning while
+// none has; and once some but not all have (a filter using both $IP and
+// $IPV6, a guest that has only IPv4 so far), the filter enforced with the
+// learned family and the basic rules for the family still being learned
+// (policy.InstantiatePending).
+func learningPort(res policy.Resolver, b *binding) (*netfilter.PortState, error) {
 	def, inst := b.def, b.inst
 	var v4, v6 []string
 	for _, a := range b.learned {
@@ -153,17 +157,35 @@ func learningPort(b *binding) (*netfilter.PortState, error) {
 		}
 	}
 	needV4, needV6 := slices.Contains(inst.Learn, policy.VarIP), slices.Contains(inst.Learn, policy.VarIPv6)
-	if (!needV4 || len(v4) > 0) && (!needV6 || len(v6) > 0) {
+	var pending []string
+	if needV4 && len(v4) == 0 {
+		pending = append(pending, policy.VarIP)
+	}
+	if needV6 && len(v6) == 0 {
+		pending = append(pending, policy.VarIPv6)
+	}
+	if len(pending) == 0 {
 		return nil, nil // complete: the caller instantiates with them
 	}
 	mode, servers, servers6 := policy.LearningParams(def.Params)
-	rules, err := policy.LearningRules(def.PortDev, def.MAC, policy.LearningOptions{Mode: mode, IPv4: needV4, IPv6: needV6,
-		DHCPServers: servers, DHCPServersV6: servers6})
+	o := policy.LearningOptions{Mode: mode, IPv4: needV4, IPv6: needV6, DHCPServers: servers, DHCPServersV6: servers6}
+	reason := fmt.Sprintf("learning %s (CTRL_IP_LEARNING=%s)", strings.Join(pending, ", "), inst.Learning)
+	if len(pending) < len(inst.Learn) {
+		rules, err := policy.InstantiatePending(res, def.PortDev, def.Filter, def.MAC, learnedParams(b), pending, o)
+		if err == nil {
+			return &netfilter.PortState{Port: def.PortDev, Mode: netfilter.Enforce, Rules: rules,
+				Reason: reason + "; " + strings.Join(append(v4, v6...), ", ") + " enforced"}, nil
+		}
+		// A filter whose rules cannot wait for the pending family (a
+		// rule of another family using its variable) keeps the basic
+		// rules of both until it is complete.
+		reason += "; the filter waits for every family: " + err.Error()
+	}
+	rules, err := policy.LearningRules(def.PortDev, def.MAC, o)
 	if err != nil {
 		return nil, err
 	}
-	return &netfilter.PortState{Port: def.PortDev, Mode: netfilter.Enforce, Rules: rules,
-		Reason: fmt.Sprintf("learning %s (CTRL_IP_LEARNING=%s)", strings.Join(inst.Learn, ", "), inst.Learning)}, nil
+	return &netfilter.PortState{Port: def.PortDev, Mode: netfilter.Enforce, Rules: rules, Reason: reason}, nil
 }
 
 // learnedParams are the binding's parameters with the learned addresses
@@ -220,7 +242,11 @@ func (e *Engine) learnLoop() {
 // applyLearned records the changes, re-instantiates the bindings
 // concerned and enforces them in one Apply.
 func (e *Engine) applyLearned(ctx context.Context, changes map[string]learning.Change) {
+	var tm learnTiming
+	t0 := time.Now()
 	e.mu.Lock()
+	t1 := time.Now()
+	tm.lock = t1.Sub(t0)
 	next := e.withBinding("", nil)
 	var ports []string
 	for port, c := range changes {
@@ -228,9 +254,11 @@ func (e *Engine) applyLearned(ctx context.Context, changes map[string]learning.C
 		if !ok || old.inst == nil || len(old.inst.Learn) == 0 {
 			continue
 		}
+		ts := time.Now()
 		if err := e.storeLearned(port, old.inst.Learning, c.Addresses); err != nil {
 			e.log.Error("cannot store learned addresses", "port", port, "error", err)
 		}
+		tm.store += time.Since(ts)
 		nb, err := e.instantiateLearned(old.def, c.Addresses)
 		if err != nil {
 			e.log.Warn("binding enforced as drop-all", "port", port, "reason", err)
@@ -242,11 +270,14 @@ func (e *Engine) applyLearned(ctx context.Context, changes map[string]learning.C
 		e.mu.Unlock()
 		return
 	}
+	tm.instantiate = time.Since(t1) - tm.store
+	ta := time.Now()
 	err := e.applyLocked(ctx, e.desired(next))
 	if err == nil {
 		e.bindings = next
 	}
 	now := time.Now()
+	tm.apply = now.Sub(ta)
 	for _, port := range ports {
 		c := changes[port]
 		lat := now.Sub(c.Seen)
@@ -260,7 +291,8 @@ func (e *Engine) applyLearned(ctx context.Context, changes map[string]learning.C
 		}
 		e.learn.lastLatency = lat
 		e.log.Info("learned addresses enforced", "port", port, "addresses", strings.Join(addrs, ","),
-			"mode", statusOf(next[port]).Mode, "latency", lat)
+			"mode", statusOf(next[port]).Mode, "latency", lat, "queued", t0.Sub(c.Seen), "lock", tm.lock,
+			"store", tm.store, "instantiate", tm.instantiate, "apply", tm.apply)
 	}
 	announce := e.learn.onChange
 	e.mu.Unlock()
@@ -269,6 +301,12 @@ func (e *Engine) applyLearned(ctx context.Context, changes map[string]learning.C
 			announce(port)
 		}
 	}
+}
+
+// learnTiming is where the time of one burst of learned changes went
+// (logged with each port's latency).
+type learnTiming struct {
+	lock, store, instantiate, apply time.Duration
 }
 
 // Close stops the learner (the kernel state stays).

@@ -102,3 +102,54 @@ func TestLearningBindingLifecycle(t *testing.T) {
 		t.Fatalf("learned state left behind: %v", err)
 	}
 }
+
+const bothFamiliesFilter = `<filter name='both-families' chain='root'>
+  <filterref filter='no-ip-spoofing'/>
+  <filterref filter='no-ipv6-spoofing'/>
+</filter>`
+
+const bothFamiliesBinding = `<filterbinding><owner><name>vm</name><uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2d</uuid></owner>
+<portdev name='nwlearn1'/><mac address='52:54:00:00:00:12'/><filterref filter='both-families'/></filterbinding>`
+
+// TestLearningPerFamily: a filter needing $IP and $IPV6 is enforced for
+// IPv4 once $IP is learned, IPv6 keeping the basic rules, and completely
+// once $IPV6 is learned too.
+func TestLearningPerFamily(t *testing.T) {
+	e, fake := newLearningEngine(t, t.TempDir(), t.TempDir())
+	ctx := context.Background()
+	if _, _, err := e.DefineFilter(ctx, []byte(bothFamiliesFilter)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateBinding(ctx, []byte(bothFamiliesBinding)); err != nil {
+		t.Fatal(err)
+	}
+	if _, st, _ := e.Binding("nwlearn1"); st.Mode != ModeLearning || !strings.Contains(st.Reason, "learning IP, IPV6") {
+		t.Fatalf("status %+v", st)
+	}
+	v4 := learning.Address{Addr: netip.MustParseAddr("10.77.0.5")}
+	e.applyLearned(ctx, map[string]learning.Change{"nwlearn1": {Port: "nwlearn1", Addresses: []learning.Address{v4}, Seen: time.Now()}})
+	_, st, _ := e.Binding("nwlearn1")
+	if st.Mode != ModeLearning || !strings.Contains(st.Reason, "learning IPV6") || !strings.Contains(st.Reason, "10.77.0.5 enforced") {
+		t.Fatalf("status with IPv4 learned %+v", st)
+	}
+	applied, _ := fake.Applied()
+	rules := applied.Ports["nwlearn1"].Rules.String()
+	for _, want := range []string{"return ip srcipaddr=$IP:10.77.0.5", "inout -1000 drop ipv6", "accept ipv6 srcmacaddr=$MAC:52:54:00:00:00:12 protocol=icmpv6 type=135 typeend=136"} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("rules lack %q:\n%s", want, rules)
+		}
+	}
+	if strings.Contains(rules, "drop ip\n") || strings.Contains(rules, "$IPV6") {
+		t.Errorf("IPv4 still learning or $IPV6 used:\n%s", rules)
+	}
+	v6 := learning.Address{Addr: netip.MustParseAddr("fd00::5")}
+	e.applyLearned(ctx, map[string]learning.Change{"nwlearn1": {Port: "nwlearn1", Addresses: []learning.Address{v4, v6}, Seen: time.Now()}})
+	if _, st, _ := e.Binding("nwlearn1"); st.Mode != "enforce" || len(st.LearnedAddresses) != 2 {
+		t.Fatalf("status with both learned %+v", st)
+	}
+	applied, _ = fake.Applied()
+	rules = applied.Ports["nwlearn1"].Rules.String()
+	if !strings.Contains(rules, "srcipaddr=$IPV6:fd00::5") || strings.Contains(rules, "-1000") {
+		t.Errorf("complete filter:\n%s", rules)
+	}
+}

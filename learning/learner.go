@@ -202,7 +202,7 @@ func (l *Learner) openLocked(e *entry) error {
 	if err != nil {
 		return err
 	}
-	prog, err := filterProgram(e.spec)
+	prog, err := filterProgram(e.port.pending())
 	if err != nil {
 		return err
 	}
@@ -298,6 +298,7 @@ func (l *Learner) housekeeping() int {
 	}
 	l.mu.Unlock()
 	l.report(changes)
+	l.closeComplete(changes)
 	d := time.Until(next)
 	if d < 0 {
 		d = 0
@@ -305,10 +306,20 @@ func (l *Learner) housekeeping() int {
 	return int(d/time.Millisecond) + 1
 }
 
+// changeLocked makes the change report of e. A complete port needs its
+// socket no more, but the caller closes it only after reporting (see
+// closeComplete): closing a packet socket waits for an RCU grace period
+// (synchronize_net), which would otherwise delay the enforcement.
 func (l *Learner) changeLocked(e *entry, now time.Time) Change {
 	c := Change{Port: e.spec.Port, Addresses: e.port.Addresses(), Seen: now, Complete: e.port.Complete()}
-	if c.Complete {
-		l.closeLocked(e) // nothing more to learn
+	if !c.Complete && e.fd >= 0 && e.spec.Mode == ModeAny {
+		// One family learned: the socket now takes only the other's.
+		if prog, err := filterProgram(e.port.pending()); err == nil {
+			fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+			if err := unix.SetsockoptSockFprog(e.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+				l.cfg.Log.Debug("learning: cannot narrow the socket filter", "port", e.spec.Port, "error", err)
+			}
+		}
 	}
 	return c
 }
@@ -318,6 +329,18 @@ func (l *Learner) report(changes []Change) {
 		l.counters.changes.Add(1)
 		if l.cfg.Changed != nil {
 			l.cfg.Changed(c)
+		}
+	}
+}
+
+// closeComplete closes the sockets of the reported ports that learn
+// nothing more (unless they were replaced or removed meanwhile).
+func (l *Learner) closeComplete(changes []Change) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range changes {
+		if e := l.ports[c.Port]; c.Complete && e != nil && e.port.Complete() {
+			l.closeLocked(e)
 		}
 	}
 }
@@ -369,14 +392,17 @@ func (l *Learner) drain(fd int, buf []byte) {
 				l.counters.ignored.Add(1)
 			}
 		}
+		done := false
 		if changed {
-			changes = append(changes, l.changeLocked(e, now))
+			c := l.changeLocked(e, now)
+			changes = append(changes, c)
+			done = c.Complete // nothing more to learn
 		}
-		done := e.fd < 0
 		l.mu.Unlock()
 		if done {
 			break
 		}
 	}
 	l.report(changes)
+	l.closeComplete(changes)
 }

@@ -79,6 +79,18 @@ func (p *Port) Complete() bool {
 	return p.spec.Mode == ModeAny && (!p.spec.IPv4 || p.has(true)) && (!p.spec.IPv6 || p.has(false))
 }
 
+// pending is the port's spec narrowed to the families an "any" port
+// still learns: its socket's filter need not pass the frames of a
+// family learned already (they would only use up its rate limit).
+func (p *Port) pending() Spec {
+	s := p.spec
+	if s.Mode == ModeAny {
+		s.IPv4 = s.IPv4 && !p.has(true)
+		s.IPv6 = s.IPv6 && !p.has(false)
+	}
+	return s
+}
+
 // Addresses returns the learned addresses, sorted.
 func (p *Port) Addresses() []Address {
 	out := make([]Address, 0, len(p.addrs))

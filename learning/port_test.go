@@ -123,3 +123,24 @@ func TestFilterPrograms(t *testing.T) {
 		}
 	}
 }
+
+// TestPortPendingNarrowsToTheFamilyLeft: once an "any" port has one
+// family, its socket filter needs only the other's frames.
+func TestPortPendingNarrowsToTheFamilyLeft(t *testing.T) {
+	mac := guestMAC
+	p := NewPort(Spec{Port: "p", MAC: mac, Mode: ModeAny, IPv4: true, IPv6: true}, nil, time.Now())
+	if s := p.pending(); !s.IPv4 || !s.IPv6 {
+		t.Fatalf("before: %+v", s)
+	}
+	p.Handle(Event{Kind: SourceIPv4, Addr: netip.MustParseAddr("10.0.0.5"), MAC: mac}, time.Now())
+	if s := p.pending(); s.IPv4 || !s.IPv6 {
+		t.Fatalf("after IPv4: %+v", s)
+	}
+	if _, err := filterProgram(p.pending()); err != nil {
+		t.Fatal(err)
+	}
+	d := NewPort(Spec{Port: "p", MAC: mac, Mode: ModeDHCP, IPv4: true}, []Address{{Addr: netip.MustParseAddr("10.0.0.5"), Expires: time.Now().Add(time.Hour)}}, time.Now())
+	if s := d.pending(); !s.IPv4 {
+		t.Fatal("dhcp ports keep every family (renewals, releases)")
+	}
+}
