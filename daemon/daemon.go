@@ -36,8 +36,6 @@ import (
 	"github.com/netwarden/netwarden/dbusapi"
 	"github.com/netwarden/netwarden/firewalld"
 	"github.com/netwarden/netwarden/netfilter"
-	"github.com/netwarden/netwarden/netfilter/nftables"
-	"github.com/netwarden/netwarden/netfilter/xtables"
 	"github.com/netwarden/netwarden/network"
 	"github.com/netwarden/netwarden/systemd"
 )
@@ -103,7 +101,8 @@ func Run(ctx context.Context, cfg Config) error {
 	conn.Signal(signals)
 	defer conn.RemoveSignal(signals)
 
-	backend, err := chooseBackend(cfg, log)
+	// Before the name is ours: only a question to firewalld (its backend).
+	backend, err := chooseBackend(ctx, cfg, firewalld.New(conn, firewalld.Options{}), log)
 	if err != nil {
 		return err
 	}
@@ -333,35 +332,6 @@ func connectSystemBus(ctx context.Context) (*dbus.Conn, error) {
 		return nil, ctx.Err()
 	}
 	return conn, nil
-}
-
-// chooseBackend returns the kernel backend the configuration asks for,
-// without touching the kernel.
-func chooseBackend(cfg Config, log *slog.Logger) (netfilter.Backend, error) {
-	if cfg.Firewall != nil {
-		return cfg.Firewall, nil
-	}
-	// The chosen backend removes what the other left behind after its
-	// first Apply (a switch of backends leaves no stale rules).
-	nft := nftables.New(nftables.Config{Log: log})
-	switch cfg.Backend {
-	case BackendIPTables, BackendXTables:
-		return xtables.Switch(xtables.New(xtables.Config{Log: log}), nft, log), nil
-	case BackendAuto, "":
-		if why := xtables.HostUsesXtables(); why != "" {
-			xc := xtables.Config{Log: log}
-			if xtables.LegacyAvailable() {
-				xc.Flavour = xtables.FlavourLegacy
-			}
-			log.Info("firewall backend auto: xtables", "reason", why, "iptables", string(xc.Flavour))
-			return xtables.Switch(xtables.New(xc), nft, log), nil
-		}
-		log.Info("firewall backend auto: nftables", "reason", "the host has no legacy iptables tables")
-		fallthrough
-	case BackendNFTables:
-		return xtables.Switch(nft, xtables.New(xtables.Config{Log: log}), log), nil
-	}
-	return nil, fmt.Errorf("firewall backend %s: unknown", cfg.Backend)
 }
 
 // startEngine opens the filter catalogue, the bindings and the networks,

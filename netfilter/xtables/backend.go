@@ -98,6 +98,9 @@ type Backend struct {
 	// failed are the ports installed drop-all for lack of a rendering.
 	failed   map[string]error
 	bridgeNF bool
+	// own tells the watcher which kernel changes are the backend's
+	// (watch.go); safe for concurrent use.
+	own ownChanges
 }
 
 type appliedPort struct {
@@ -165,9 +168,24 @@ func (b *Backend) run(ctx context.Context, stdin string, name string, args ...st
 	var out, errb bytes.Buffer
 	err := b.inNetNS(func() error {
 		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Stdin = strings.NewReader(stdin)
 		cmd.Stdout, cmd.Stderr = &out, &errb
-		return cmd.Run()
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		// The program changes nothing before it has read its input:
+		// its netlink port id (its process id) is known to the watcher
+		// before any notification of its changes can exist.
+		b.own.child(cmd.Process.Pid)
+		_, werr := io.WriteString(in, stdin)
+		in.Close()
+		if err := cmd.Wait(); err != nil {
+			return err
+		}
+		return werr
 	})
 	if err != nil {
 		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
@@ -314,7 +332,7 @@ func (b *Backend) commit(ctx context.Context, want *ruleset, ports map[string]*a
 		if in == "" {
 			continue
 		}
-		if _, err := b.run(ctx, in, b.program(t, "restore"), "--noflush"); err != nil {
+		if err := b.restore(ctx, t, in); err != nil {
 			b.applied, b.ports = nil, nil
 			return fmt.Errorf("xtables apply: %w", err)
 		}
@@ -366,6 +384,16 @@ func (b *Backend) ensureBridgeNF() error {
 		}
 		return nil
 	})
+}
+
+// restore runs one --noflush batch of tool t. While it runs, the
+// watcher's legacy poll leaves t's tables alone, and it reads their
+// state again after it: the batch's own changes are not reported.
+func (b *Backend) restore(ctx context.Context, t tool, in string) error {
+	b.own.begin(t)
+	_, err := b.run(ctx, in, b.program(t, "restore"), "--noflush")
+	b.own.end(t, err == nil)
+	return err
 }
 
 // save reads one table of a tool.
@@ -502,7 +530,7 @@ func (b *Backend) Remove(ctx context.Context) error {
 		if in.Len() == 0 {
 			continue
 		}
-		if _, err := b.run(ctx, in.String(), b.program(t, "restore"), "--noflush"); err != nil {
+		if err := b.restore(ctx, t, in.String()); err != nil {
 			return fmt.Errorf("xtables remove: %w", err)
 		}
 	}
