@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,7 +36,12 @@ func startDaemon(t *testing.T, l *lab.Lab, name string, env []string, args ...st
 	t.Helper()
 	l.Bus() // before Command, so the environment carries the bus address
 	d := &daemon{configDir: filepath.Join(l.Dir, "etc"), stateDir: filepath.Join(l.Dir, "run")}
-	argv := append([]string{netwardend, "--config-dir", d.configDir, "--state-dir", d.stateDir}, args...)
+	argv := []string{netwardend, "--config-dir", d.configDir, "--state-dir", d.stateDir}
+	if testBackend() == "xtables" && !slices.Contains(args, "--backend") {
+		// NETWARDEN_BACKEND=xtables: the same tests on the other backend.
+		argv = append(argv, "--backend", "xtables")
+	}
+	argv = append(argv, args...)
 	cmd := l.Hypervisor().Command(context.Background(), argv...)
 	cmd.Env = append(cmd.Env, env...)
 	d.Process = l.Start(name, cmd)
