@@ -28,6 +28,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/netwarden/netwarden/netfilter/internal/nfnotify"
 )
 
 // Verify implements netfilter.Backend: the tables must have exactly the
@@ -244,12 +246,12 @@ func (d *dumper) chains(family nftables.TableFamily) (map[string]map[string]bool
 	out := map[string]map[string]bool{}
 	for _, m := range msgs {
 		var table, chain string
-		eachAttr(m.Data, func(typ uint16, v []byte) bool {
+		nfnotify.EachAttr(m.Data, func(typ uint16, v []byte) bool {
 			switch typ {
 			case unix.NFTA_CHAIN_TABLE:
-				table = attrString(v)
+				table = nfnotify.AttrString(v)
 			case unix.NFTA_CHAIN_NAME:
-				chain = attrString(v)
+				chain = nfnotify.AttrString(v)
 			}
 			return table == "" || chain == ""
 		})
@@ -272,12 +274,12 @@ func (d *dumper) ruleCounts(family nftables.TableFamily, table string) (map[stri
 	counts := map[string]int{}
 	for _, m := range msgs {
 		var tb, chain string
-		eachAttr(m.Data, func(typ uint16, v []byte) bool {
+		nfnotify.EachAttr(m.Data, func(typ uint16, v []byte) bool {
 			switch typ {
 			case unix.NFTA_RULE_TABLE:
-				tb = attrString(v)
+				tb = nfnotify.AttrString(v)
 			case unix.NFTA_RULE_CHAIN:
-				chain = attrString(v)
+				chain = nfnotify.AttrString(v)
 			}
 			return tb == "" || chain == ""
 		})
@@ -341,11 +343,11 @@ func (d *dumper) elemCount(family nftables.TableFamily, table, set string) (int,
 	}
 	n := 0
 	for _, m := range msgs {
-		eachAttr(m.Data, func(typ uint16, v []byte) bool {
+		nfnotify.EachAttr(m.Data, func(typ uint16, v []byte) bool {
 			if typ != unix.NFTA_SET_ELEM_LIST_ELEMENTS {
 				return true
 			}
-			eachNested(v, func(typ uint16, _ []byte) bool {
+			nfnotify.EachNested(v, func(typ uint16, _ []byte) bool {
 				if typ == unix.NFTA_LIST_ELEM {
 					n++
 				}

@@ -45,10 +45,7 @@ package nftables
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -57,14 +54,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netwarden/netwarden/netfilter"
+	"github.com/netwarden/netwarden/netfilter/internal/nfnotify"
 )
 
 var _ netfilter.Watcher = (*Backend)(nil)
-
-// watchBuffer is the receive buffer of the watch socket. Our own large
-// Applies send megabytes of notifications (all ignored); the buffer holds
-// them while the watcher reads, so that they do not overflow it.
-const watchBuffer = 32 << 20
 
 // ownTTL is how long a socket's port id counts as the backend's after the
 // socket was opened: longer than any Apply and the reading of its
@@ -139,19 +132,11 @@ var ourTables = map[nftables.TableFamily]map[string]bool{
 // changed or deleted by anyone but this backend, and when notifications
 // were lost. It is safe to call while the backend applies.
 func (b *Backend) Watch(ctx context.Context) (<-chan struct{}, error) {
-	c, err := b.dialWatch()
-	if err != nil {
+	out := make(chan struct{}, 1)
+	if err := nfnotify.Follow(ctx, b.dialWatch, b.foreign, out, func() { close(out) }); err != nil {
 		return nil, fmt.Errorf("nftables: watch: %w", err)
 	}
-	w := &watch{b: b, c: c, out: make(chan struct{}, 1)}
-	stop := context.AfterFunc(ctx, w.close)
-	go func() {
-		defer close(w.out)
-		defer stop()
-		w.run(ctx)
-		w.close()
-	}()
-	return w.out, nil
+	return out, nil
 }
 
 // dialWatch opens a netfilter socket in the backend's namespace, joined
@@ -161,173 +146,11 @@ func (b *Backend) dialWatch() (*netlink.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := watchBuffers(c); err != nil {
+	if err := nfnotify.Join(c); err != nil {
 		c.Close()
 		return nil, err
 	}
-	if err := c.JoinGroup(unix.NFNLGRP_NFTABLES); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("join nftables group: %w", err)
-	}
 	return c, nil
-}
-
-// watchBuffers raises the receive buffer past the system-wide maximum
-// when allowed (CAP_NET_ADMIN), else as far as that maximum.
-func watchBuffers(c *netlink.Conn) error {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	err = raw.Control(func(fd uintptr) {
-		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, watchBuffer) == nil {
-			return
-		}
-		if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, watchBuffer); e != nil {
-			serr = fmt.Errorf("SO_RCVBUF: %w", e)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return serr
-}
-
-// watch is one Watch call's state.
-type watch struct {
-	b   *Backend
-	out chan struct{}
-
-	mu     sync.Mutex
-	c      *netlink.Conn // the current subscription
-	closed bool
-}
-
-// signal sends without blocking: a pending signal absorbs this one.
-func (w *watch) signal() {
-	select {
-	case w.out <- struct{}{}:
-	default:
-	}
-}
-
-// close ends the subscription, which unblocks a Receive.
-func (w *watch) close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.closed {
-		w.closed = true
-		w.c.Close()
-	}
-}
-
-// conn returns the current subscription, nil once closed.
-func (w *watch) conn() *netlink.Conn {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return nil
-	}
-	return w.c
-}
-
-// run reads notifications until ctx ends. It signals once per foreign
-// transaction, at its NEWGEN message, when the transaction touched our
-// tables: the daemon then verifies the whole damage at once instead of
-// reconciling in the middle of a flush. Should the NEWGEN not come
-// (lost, or a change without a transaction), a short read deadline
-// signals anyway.
-func (w *watch) run(ctx context.Context) {
-	backoff := 10 * time.Millisecond
-	pending := false
-	for {
-		c := w.conn()
-		if c == nil {
-			return
-		}
-		msgs, err := c.Receive()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			if pending && errors.Is(err, os.ErrDeadlineExceeded) {
-				pending = false
-				w.signal()
-				_ = c.SetReadDeadline(time.Time{})
-				continue
-			}
-			// Whatever happened, notifications may have been lost.
-			pending = false
-			w.signal()
-			if errors.Is(err, unix.ENOBUFS) {
-				// The kernel dropped notifications; the socket is still
-				// subscribed and receives the next ones.
-				continue
-			}
-			if !w.resubscribe(ctx, backoff) {
-				return
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 10 * time.Millisecond
-		now := time.Now()
-		for _, m := range msgs {
-			if m.Header.Type == genType {
-				if pending {
-					pending = false
-					w.signal()
-				}
-				continue
-			}
-			if !pending && w.b.foreign(m, now) {
-				pending = true
-			}
-		}
-		if pending {
-			_ = c.SetReadDeadline(time.Now().Add(txnWait))
-		} else {
-			_ = c.SetReadDeadline(time.Time{})
-		}
-	}
-}
-
-// genType is the header type of the NEWGEN message that ends every
-// transaction's notifications.
-const genType = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWGEN)
-
-// txnWait is how long the watcher waits for the end of a foreign
-// transaction before signalling without it.
-const txnWait = 20 * time.Millisecond
-
-// resubscribe replaces a failed subscription after a pause, retrying
-// until ctx ends; it reports false when ctx ended first.
-func (w *watch) resubscribe(ctx context.Context, pause time.Duration) bool {
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(pause):
-		}
-		c, err := w.b.dialWatch()
-		if err != nil {
-			pause = min(2*pause, 5*time.Second)
-			continue
-		}
-		w.mu.Lock()
-		if w.closed {
-			w.mu.Unlock()
-			c.Close()
-			return false
-		}
-		w.c.Close()
-		w.c = c
-		w.mu.Unlock()
-		// Changes made while unsubscribed are unknown.
-		w.signal()
-		return true
-	}
 }
 
 // foreign reports whether m is an nftables notification about one of our
@@ -357,9 +180,9 @@ func notifiedTable(data []byte) (family uint8, table string, ok bool) {
 	if len(data) < 4 {
 		return 0, "", false
 	}
-	eachAttr(data, func(typ uint16, v []byte) bool {
+	nfnotify.EachAttr(data, func(typ uint16, v []byte) bool {
 		if typ == 1 {
-			table, ok = attrString(v), true
+			table, ok = nfnotify.AttrString(v), true
 			return false
 		}
 		return true
@@ -368,43 +191,4 @@ func notifiedTable(data []byte) (family uint8, table string, ok bool) {
 		return 0, "", false
 	}
 	return data[0], table, true
-}
-
-// eachAttr calls fn with the type (without the nested and byte-order
-// flags) and value of each attribute of an nftables message (data
-// after the netlink header: nfgenmsg, then attributes) until fn returns
-// false or an attribute is malformed.
-func eachAttr(data []byte, fn func(typ uint16, v []byte) bool) {
-	if len(data) < 4 {
-		return
-	}
-	eachNested(data[4:], fn)
-}
-
-// eachNested is eachAttr for a list of attributes (a nested attribute's
-// value).
-func eachNested(attrs []byte, fn func(typ uint16, v []byte) bool) {
-	for len(attrs) >= 4 {
-		l := int(binary.NativeEndian.Uint16(attrs[0:2]))
-		typ := binary.NativeEndian.Uint16(attrs[2:4]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
-		if l < 4 || l > len(attrs) {
-			return
-		}
-		if !fn(typ, attrs[4:l]) {
-			return
-		}
-		step := (l + 3) &^ 3
-		if step >= len(attrs) {
-			return
-		}
-		attrs = attrs[step:]
-	}
-}
-
-// attrString is a string attribute's value without its NUL padding.
-func attrString(v []byte) string {
-	for len(v) > 0 && v[len(v)-1] == 0 {
-		v = v[:len(v)-1]
-	}
-	return string(v)
 }

@@ -50,10 +50,7 @@ package xtables
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -64,6 +61,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netwarden/netwarden/netfilter"
+	"github.com/netwarden/netwarden/netfilter/internal/nfnotify"
 )
 
 var _ netfilter.Watcher = (*Backend)(nil)
@@ -75,12 +73,6 @@ const (
 	ownTTL = 2 * time.Minute
 	// legacyPoll is the period of the legacy tables' check.
 	legacyPollEvery = time.Second
-	// watchBuffer is the receive buffer of the notification socket: a
-	// large batch of ours sends megabytes of notifications (ignored).
-	watchBuffer = 32 << 20
-	// txnWait is how long the watcher waits for the end of a foreign
-	// transaction before signalling without it.
-	txnWait = 20 * time.Millisecond
 )
 
 // ownChanges is what the backend tells its watchers about its own
@@ -156,39 +148,35 @@ func (b *Backend) Watch(ctx context.Context) (<-chan struct{}, error) {
 		}
 	}
 	out := make(chan struct{}, 1)
-	var starters []func(*sync.WaitGroup)
-	if len(nft) > 0 {
-		c, err := b.dialWatch()
-		if err != nil {
-			return nil, fmt.Errorf("xtables: watch: %w", err)
-		}
-		w := &nftWatch{b: b, c: c, out: out, tables: watchedTables(nft)}
-		stop := context.AfterFunc(ctx, w.close)
-		starters = append(starters, func(wg *sync.WaitGroup) {
-			go func() {
-				defer wg.Done()
-				defer stop()
-				w.run(ctx)
-				w.close()
-			}()
-		})
-	}
+	var poll *legacyPoll
 	if len(legacy) > 0 {
 		p, err := b.newLegacyPoll(legacy)
 		if err != nil {
 			return nil, fmt.Errorf("xtables: watch: %w", err)
 		}
-		starters = append(starters, func(wg *sync.WaitGroup) {
-			go func() {
-				defer wg.Done()
-				p.run(ctx, out)
-			}()
-		})
+		poll = p
 	}
 	var wg sync.WaitGroup
-	wg.Add(len(starters))
-	for _, s := range starters {
-		s(&wg)
+	if len(nft) > 0 {
+		tables := watchedTables(nft)
+		foreign := func(m netlink.Message, now time.Time) bool { return b.foreign(m, now, tables) }
+		wg.Add(1)
+		if err := nfnotify.Follow(ctx, b.dialWatch, foreign, out, wg.Done); err != nil {
+			if poll != nil {
+				poll.own.mu.Lock()
+				delete(poll.own.polls, poll)
+				poll.closeFDs()
+				poll.own.mu.Unlock()
+			}
+			return nil, fmt.Errorf("xtables: watch: %w", err)
+		}
+	}
+	if poll != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			poll.run(ctx, out)
+		}()
 	}
 	go func() {
 		wg.Wait()
@@ -212,14 +200,6 @@ func (b *Backend) usesNFT(t tool) bool {
 	}
 	out, err := exec.Command(t.String(), "--version").Output()
 	return err != nil || strings.Contains(string(out), "nf_tables")
-}
-
-// signal sends without blocking: a pending signal absorbs this one.
-func signal(out chan struct{}) {
-	select {
-	case out <- struct{}{}:
-	default:
-	}
 }
 
 // Table families of nftables notifications (nfgenmsg.nfgen_family).
@@ -252,135 +232,11 @@ func (b *Backend) dialWatch() (*netlink.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := c.SyscallConn()
-	if err == nil {
-		_ = raw.Control(func(fd uintptr) {
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, watchBuffer) != nil {
-				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, watchBuffer)
-			}
-		})
-	}
-	if err := c.JoinGroup(unix.NFNLGRP_NFTABLES); err != nil {
+	if err := nfnotify.Join(c); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("join nftables group: %w", err)
+		return nil, err
 	}
 	return c, nil
-}
-
-// nftWatch is one Watch call's subscription to the nftables group.
-type nftWatch struct {
-	b      *Backend
-	out    chan struct{}
-	tables map[uint8]map[string]bool
-
-	mu     sync.Mutex
-	c      *netlink.Conn
-	closed bool
-}
-
-func (w *nftWatch) close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.closed {
-		w.closed = true
-		w.c.Close()
-	}
-}
-
-func (w *nftWatch) conn() *netlink.Conn {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return nil
-	}
-	return w.c
-}
-
-// genType is the header type of the NEWGEN message that ends every
-// transaction's notifications.
-const genType = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWGEN)
-
-// run reads notifications until ctx ends, signalling once per foreign
-// transaction that touched our objects (at its NEWGEN; after txnWait if
-// that does not come), and whenever notifications may have been lost.
-func (w *nftWatch) run(ctx context.Context) {
-	backoff := 10 * time.Millisecond
-	pending := false
-	for {
-		c := w.conn()
-		if c == nil {
-			return
-		}
-		msgs, err := c.Receive()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			if pending && errors.Is(err, os.ErrDeadlineExceeded) {
-				pending = false
-				signal(w.out)
-				_ = c.SetReadDeadline(time.Time{})
-				continue
-			}
-			pending = false
-			signal(w.out)
-			if errors.Is(err, unix.ENOBUFS) {
-				continue // dropped notifications; still subscribed
-			}
-			if !w.resubscribe(ctx, backoff) {
-				return
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 10 * time.Millisecond
-		now := time.Now()
-		for _, m := range msgs {
-			if m.Header.Type == genType {
-				if pending {
-					pending = false
-					signal(w.out)
-				}
-				continue
-			}
-			if !pending && w.foreign(m, now) {
-				pending = true
-			}
-		}
-		if pending {
-			_ = c.SetReadDeadline(time.Now().Add(txnWait))
-		} else {
-			_ = c.SetReadDeadline(time.Time{})
-		}
-	}
-}
-
-// resubscribe replaces a failed subscription after a pause, retrying
-// until ctx ends; it reports false when ctx ended first.
-func (w *nftWatch) resubscribe(ctx context.Context, pause time.Duration) bool {
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(pause):
-		}
-		c, err := w.b.dialWatch()
-		if err != nil {
-			pause = min(2*pause, 5*time.Second)
-			continue
-		}
-		w.mu.Lock()
-		if w.closed {
-			w.mu.Unlock()
-			c.Close()
-			return false
-		}
-		w.c.Close()
-		w.c = c
-		w.mu.Unlock()
-		signal(w.out) // changes made while unsubscribed are unknown
-		return true
-	}
 }
 
 // nftables message types of object notifications (linux/netfilter/nf_tables.h);
@@ -399,14 +255,14 @@ const (
 
 // foreign reports whether m is a notification about the backend's
 // objects (see relevant) that another socket than our children's made.
-func (w *nftWatch) foreign(m netlink.Message, now time.Time) bool {
+func (b *Backend) foreign(m netlink.Message, now time.Time, tables map[uint8]map[string]bool) bool {
 	if m.Header.Type>>8 != unix.NFNL_SUBSYS_NFTABLES {
 		return false
 	}
-	if !relevant(uint16(m.Header.Type&0xff), m.Data, w.tables) {
+	if !relevant(uint16(m.Header.Type&0xff), m.Data, tables) {
 		return false
 	}
-	return !w.b.own.has(m.Header.PID, now)
+	return !b.own.has(m.Header.PID, now)
 }
 
 // relevant reports whether an nftables notification of type msg with
@@ -417,27 +273,17 @@ func relevant(msg uint16, data []byte, tables map[uint8]map[string]bool) bool {
 		return false
 	}
 	var table, a2, a3 string
-	for attrs := data[4:]; len(attrs) >= 4; {
-		l := int(binary.NativeEndian.Uint16(attrs[0:2]))
-		if l < 4 || l > len(attrs) {
-			break
-		}
-		typ := binary.NativeEndian.Uint16(attrs[2:4]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
-		v := string(attrs[4:l])
+	nfnotify.EachAttr(data, func(typ uint16, v []byte) bool {
 		switch typ {
 		case 1:
-			table = strings.TrimRight(v, "\x00")
+			table = nfnotify.AttrString(v)
 		case 2:
-			a2 = strings.TrimRight(v, "\x00")
+			a2 = nfnotify.AttrString(v)
 		case 3:
-			a3 = strings.TrimRight(v, "\x00")
+			a3 = nfnotify.AttrString(v)
 		}
-		step := (l + 3) &^ 3
-		if step >= len(attrs) {
-			break
-		}
-		attrs = attrs[step:]
-	}
+		return true
+	})
 	if !tables[data[0]][table] {
 		return false
 	}
@@ -559,7 +405,7 @@ func (p *legacyPoll) run(ctx context.Context, out chan struct{}) {
 		case <-tick.C:
 		}
 		if p.check() {
-			signal(out)
+			nfnotify.Signal(out)
 		}
 	}
 }
