@@ -20,7 +20,7 @@ func attr(typ uint16, v []byte) []byte {
 func TestEachAttr(t *testing.T) {
 	msg := append([]byte{7, 0, 0, 0}, attr(1, []byte("netwarden\x00"))...)
 	msg = append(msg, attr(3|0x8000, []byte("from-guest\x00"))...) // NLA_F_NESTED set
-	msg = append(msg, 0xff, 0xff)                                   // a truncated attribute ends the walk
+	msg = append(msg, 0xff, 0xff)                                  // a truncated attribute ends the walk
 	var got []string
 	EachAttr(msg, func(typ uint16, v []byte) bool {
 		got = append(got, string(rune('0'+typ))+"="+AttrString(v))
