@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/netwarden/netwarden/netfilter"
+	"github.com/netwarden/netwarden/netfilter/internal/fwcases"
 	"github.com/netwarden/netwarden/policy"
 )
 
@@ -22,7 +23,7 @@ func tcpFilterPorts(b testing.TB, n, tcpPort int) map[string]*netfilter.PortStat
 	if err != nil {
 		b.Fatal(err)
 	}
-	res := caseResolver{top: f, builtins: builtinFilters(b)}
+	res := fwcases.Resolver{Top: f, Builtins: builtinFilters(b)}
 	ports := make(map[string]*netfilter.PortState, n)
 	for i := range n {
 		name := fmt.Sprintf("vnet%d", i)

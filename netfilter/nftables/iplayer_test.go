@@ -10,137 +10,17 @@ import (
 
 	"github.com/google/nftables/expr"
 
+	"github.com/netwarden/netwarden/internal/conformance"
 	"github.com/netwarden/netwarden/netfilter"
-	"github.com/netwarden/netwarden/policy"
-	"github.com/netwarden/netwarden/policy/builtin"
+	"github.com/netwarden/netwarden/netfilter/internal/fwcases"
 )
 
-// firewallDataDir finds libvirt's nwfilterxml2firewalldata suite: from
-// NETWARDEN_CONFORMANCE, or ../shared/conformance/libvirt-9.0.0 next to
-// the module.
-func firewallDataDir(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv("NETWARDEN_CONFORMANCE")
-	if base == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for dir := wd; ; dir = filepath.Dir(dir) {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				base = filepath.Join(dir, "..", "shared", "conformance", "libvirt-9.0.0")
-				break
-			}
-			if dir == filepath.Dir(dir) {
-				break
-			}
-		}
-	}
-	d := filepath.Join(base, "nwfilterxml2firewalldata")
-	if _, err := os.Stat(d); err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv("NETWARDEN_INTEGRATION") == "1" {
-			t.Fatalf("conformance data missing (set NETWARDEN_CONFORMANCE): %v", err)
-		}
-		t.Skipf("conformance data missing (set NETWARDEN_CONFORMANCE): %v", err)
-	}
-	return d
-}
-
-// firewallDataParams are the variables libvirt's nwfilterxml2firewall
-// test presets (as in policy's golden test).
-var firewallDataParams = []policy.Param{
-	{Name: "IP", Value: "10.0.0.11"},
-	{Name: "IPSETNAME", Value: "tck_test"},
-	{Name: "A", Value: "1.1.1.1"}, {Name: "A", Value: "2.2.2.2"}, {Name: "A", Value: "3.3.3.3"}, {Name: "A", Value: "3.3.3.3"},
-	{Name: "B", Value: "80"}, {Name: "B", Value: "90"}, {Name: "B", Value: "80"}, {Name: "B", Value: "80"},
-	{Name: "C", Value: "1080"}, {Name: "C", Value: "1090"}, {Name: "C", Value: "1100"}, {Name: "C", Value: "1110"},
-}
-
-// caseResolver resolves the suite's filter references from its files
-// (named by case), then from the built-ins; top answers for the case.
-type caseResolver struct {
-	dir      string
-	top      *policy.Filter
-	builtins *policy.Registry
-}
-
-func (r caseResolver) Filter(name string) (*policy.Filter, bool) {
-	if r.top != nil && name == r.top.Name {
-		return r.top, true
-	}
-	data, err := readCaseFile(filepath.Join(r.dir, name+".xml"))
-	if err != nil {
-		return r.builtins.Filter(name)
-	}
-	f, err := policy.ParseFilter(data)
-	if err != nil {
-		return nil, false
-	}
-	return f, true
-}
-
-// readCaseFile reads a file, following git "symlink stubs".
-func readCaseFile(path string) ([]byte, error) {
-	for hops := 0; hops < 4; hops++ {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		s := strings.TrimSpace(string(data))
-		if strings.Contains(s, "<") || strings.Contains(s, "\n") || s == "" {
-			return data, nil
-		}
-		path = filepath.Join(filepath.Dir(path), s)
-	}
-	return nil, fmt.Errorf("%s: too many symlink stubs", path)
-}
-
-func builtinFilters(t testing.TB) *policy.Registry {
-	t.Helper()
-	var fs []*policy.Filter
-	for name, data := range builtin.Files() {
-		f, err := policy.ParseFilter(data)
-		if err != nil {
-			t.Fatalf("built-in %s: %v", name, err)
-		}
-		fs = append(fs, f)
-	}
-	r, err := policy.NewRegistry(fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// firewallDataCases instantiates every case of the suite for port vnet0.
-func firewallDataCases(t testing.TB) map[string]*netfilter.PortRules {
-	t.Helper()
-	dir := firewallDataDir(t)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := caseResolver{dir: dir, builtins: builtinFilters(t)}
-	out := map[string]*netfilter.PortRules{}
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".xml")
-		if !ok {
-			continue
-		}
-		f, ok := res.Filter(name)
-		if !ok {
-			t.Fatalf("cannot read %s", name)
-		}
-		r := res
-		r.top = f
-		inst, err := policy.Instantiate(r, "vnet0", f.Name, "52:54:00:00:00:11", firewallDataParams)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		out[name] = inst.Rules
-	}
-	return out
-}
+// The suite's cases and the built-ins, shared with the xtables tests.
+var (
+	firewallDataCases = fwcases.Cases
+	builtinFilters    = fwcases.Builtins
+	firewallDataDir   = fwcases.Dir
+)
 
 // TestIPLayerGolden plans the IP-layer chains of every case of libvirt's
 // nwfilterxml2firewalldata suite that has IP-layer rules and compares
@@ -360,7 +240,7 @@ func TestIPLayerMatchesLibvirtArgs(t *testing.T) {
 		if len(pr.IPv4)+len(pr.IPv6) == 0 {
 			continue
 		}
-		data, err := readCaseFile(filepath.Join(dir, name+"-linux.args"))
+		data, err := conformance.ReadFile(filepath.Join(dir, name+"-linux.args"))
 		if err != nil {
 			continue // ref, ref-rule: libvirt's test has no expectation
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/nftables"
 
 	"github.com/netwarden/netwarden/netfilter"
+	"github.com/netwarden/netwarden/netfilter/internal/fwcases"
 	"github.com/netwarden/netwarden/policy"
 )
 
@@ -16,7 +17,7 @@ import (
 // and IP.
 func cleanTrafficPorts(tb testing.TB, n int) map[string]*netfilter.PortState {
 	tb.Helper()
-	res := caseResolver{builtins: builtinFilters(tb)}
+	res := fwcases.Resolver{Builtins: builtinFilters(tb)}
 	ports := make(map[string]*netfilter.PortState, n)
 	for i := range n {
 		name := fmt.Sprintf("vnet%d", i)

@@ -11,60 +11,18 @@ import (
 
 	"github.com/netwarden/netwarden/internal/conformance"
 	"github.com/netwarden/netwarden/netfilter"
+	"github.com/netwarden/netwarden/netfilter/internal/fwcases"
 	"github.com/netwarden/netwarden/network"
 	"github.com/netwarden/netwarden/policy"
-	"github.com/netwarden/netwarden/policy/builtin"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// firewallDataParams are the variables libvirt's nwfilterxml2firewall
-// test presets.
-var firewallDataParams = []policy.Param{
-	{Name: "IP", Value: "10.0.0.11"},
-	{Name: "IPSETNAME", Value: "tck_test"},
-	{Name: "A", Value: "1.1.1.1"}, {Name: "A", Value: "2.2.2.2"}, {Name: "A", Value: "3.3.3.3"}, {Name: "A", Value: "3.3.3.3"},
-	{Name: "B", Value: "80"}, {Name: "B", Value: "90"}, {Name: "B", Value: "80"}, {Name: "B", Value: "80"},
-	{Name: "C", Value: "1080"}, {Name: "C", Value: "1090"}, {Name: "C", Value: "1100"}, {Name: "C", Value: "1110"},
-}
-
-type caseResolver struct {
-	dir      string
-	top      *policy.Filter
-	builtins *policy.Registry
-}
-
-func (r caseResolver) Filter(name string) (*policy.Filter, bool) {
-	if r.top != nil && name == r.top.Name {
-		return r.top, true
-	}
-	data, err := conformance.ReadFile(filepath.Join(r.dir, name+".xml"))
-	if err != nil {
-		return r.builtins.Filter(name)
-	}
-	f, err := policy.ParseFilter(data)
-	if err != nil {
-		return nil, false
-	}
-	return f, true
-}
-
-func builtinFilters(t testing.TB) *policy.Registry {
-	t.Helper()
-	var fs []*policy.Filter
-	for name, data := range builtin.Files() {
-		f, err := policy.ParseFilter(data)
-		if err != nil {
-			t.Fatalf("built-in %s: %v", name, err)
-		}
-		fs = append(fs, f)
-	}
-	r, err := policy.NewRegistry(fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
+// The built-ins and the suite's cases, shared with the nftables tests.
+var (
+	builtinFilters    = fwcases.Builtins
+	firewallDataCases = fwcases.Cases
+)
 
 // instantiate instantiates a built-in filter for a port.
 func instantiate(t testing.TB, reg *policy.Registry, filter, port, mac string, params ...policy.Param) *netfilter.PortRules {
@@ -74,37 +32,6 @@ func instantiate(t testing.TB, reg *policy.Registry, filter, port, mac string, p
 		t.Fatalf("instantiate %s: %v", filter, err)
 	}
 	return inst.Rules
-}
-
-// firewallDataCases instantiates every case of libvirt's
-// nwfilterxml2firewalldata for port vnet0.
-func firewallDataCases(t testing.TB) map[string]*netfilter.PortRules {
-	t.Helper()
-	dir := filepath.Join(conformance.Dir(t), "nwfilterxml2firewalldata")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := caseResolver{dir: dir, builtins: builtinFilters(t)}
-	out := map[string]*netfilter.PortRules{}
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".xml")
-		if !ok {
-			continue
-		}
-		f, ok := res.Filter(name)
-		if !ok {
-			t.Fatalf("cannot read %s", name)
-		}
-		r := res
-		r.top = f
-		inst, err := policy.Instantiate(r, "vnet0", f.Name, "52:54:00:00:00:11", firewallDataParams)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		out[name] = inst.Rules
-	}
-	return out
 }
 
 func checkGolden(t *testing.T, path, got string) {
