@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+
+	"github.com/netwarden/netwarden/internal/xmltext"
 )
 
 // FormatXML returns the network as libvirt formats it: libvirt's element
@@ -53,7 +55,7 @@ func (w *xb) attr(name, value string) {
 	w.b = append(w.b, ' ')
 	w.b = append(w.b, name...)
 	w.b = append(w.b, "='"...)
-	w.b = appendEscaped(w.b, value)
+	w.b = xmltext.AppendEscaped(w.b, value)
 	w.b = append(w.b, '\'')
 }
 
@@ -93,7 +95,7 @@ func (w *xb) close(name string) {
 func (w *xb) textElem(name, text string) {
 	w.open(name)
 	w.b = append(w.b, '>')
-	w.b = appendEscaped(w.b, text)
+	w.b = xmltext.AppendEscaped(w.b, text)
 	w.b = append(w.b, "</"...)
 	w.b = append(w.b, name...)
 	w.b = append(w.b, ">\n"...)
@@ -446,30 +448,4 @@ func appendLease(w *xb, elem string, l *Lease) {
 	}
 	w.endEmpty()
 	w.close(elem)
-}
-
-// appendEscaped appends s escaped for an XML attribute or text, escaping
-// the characters libvirt escapes.
-func appendEscaped(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '&':
-			b = append(b, "&amp;"...)
-		case '<':
-			b = append(b, "&lt;"...)
-		case '>':
-			b = append(b, "&gt;"...)
-		case '\'':
-			b = append(b, "&apos;"...)
-		case '"':
-			b = append(b, "&quot;"...)
-		case '\t', '\n', '\r':
-			b = append(b, "&#"...)
-			b = strconv.AppendInt(b, int64(c), 10)
-			b = append(b, ';')
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/netwarden/netwarden/internal/xmltext"
 )
 
 // Binding is an nwfilter binding: the typed form of libvirt's
@@ -232,19 +234,19 @@ func (b *Binding) FormatXML() ([]byte, error) {
 
 func (b *Binding) appendXML(out []byte) []byte {
 	out = append(out, "<filterbinding>\n  <owner>\n    <name>"...)
-	out = appendEscaped(out, b.OwnerName)
+	out = xmltext.AppendEscaped(out, b.OwnerName)
 	out = append(out, "</name>\n    <uuid>"...)
-	out = appendEscaped(out, b.OwnerUUID)
+	out = xmltext.AppendEscaped(out, b.OwnerUUID)
 	out = append(out, "</uuid>\n  </owner>\n  <portdev name='"...)
-	out = appendEscaped(out, b.PortDev)
+	out = xmltext.AppendEscaped(out, b.PortDev)
 	out = append(out, "'/>\n"...)
 	if b.LinkDev != "" {
 		out = append(out, "  <linkdev name='"...)
-		out = appendEscaped(out, b.LinkDev)
+		out = xmltext.AppendEscaped(out, b.LinkDev)
 		out = append(out, "'/>\n"...)
 	}
 	out = append(out, "  <mac address='"...)
-	out = appendEscaped(out, b.MAC)
+	out = xmltext.AppendEscaped(out, b.MAC)
 	out = append(out, "'/>\n"...)
 	out = appendRefXML(out, "  ", b.Filter, b.Params)
 	return append(out, "</filterbinding>\n"...)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/netwarden/netwarden/internal/xmltext"
 )
 
 // FormatXML returns the filter as libvirt formats it: the filter's name,
@@ -35,9 +37,9 @@ func (f *Filter) FormatXML() ([]byte, error) {
 
 func (f *Filter) appendXML(b []byte) []byte {
 	b = append(b, "<filter name='"...)
-	b = appendEscaped(b, f.Name)
+	b = xmltext.AppendEscaped(b, f.Name)
 	b = append(b, "' chain='"...)
-	b = appendEscaped(b, f.Chain)
+	b = xmltext.AppendEscaped(b, f.Chain)
 	b = append(b, '\'')
 	if f.ChainPrioritySet || f.ChainPriority != 0 {
 		b = append(b, " priority='"...)
@@ -47,7 +49,7 @@ func (f *Filter) appendXML(b []byte) []byte {
 	b = append(b, ">\n"...)
 	if f.UUID != "" {
 		b = append(b, "  <uuid>"...)
-		b = appendEscaped(b, f.UUID)
+		b = xmltext.AppendEscaped(b, f.UUID)
 		b = append(b, "</uuid>\n"...)
 	}
 	for _, e := range f.Entries {
@@ -63,9 +65,9 @@ func (f *Filter) appendXML(b []byte) []byte {
 
 func (r *Rule) appendXML(b []byte) []byte {
 	b = append(b, "  <rule action='"...)
-	b = appendEscaped(b, string(r.Action))
+	b = xmltext.AppendEscaped(b, string(r.Action))
 	b = append(b, "' direction='"...)
-	b = appendEscaped(b, string(r.Direction))
+	b = xmltext.AppendEscaped(b, string(r.Direction))
 	b = append(b, "' priority='"...)
 	b = strconv.AppendInt(b, int64(r.Priority), 10)
 	b = append(b, '\'')
@@ -77,20 +79,20 @@ func (r *Rule) appendXML(b []byte) []byte {
 	}
 	m := r.Match
 	b = append(b, ">\n    <"...)
-	b = appendEscaped(b, string(m.Protocol))
+	b = xmltext.AppendEscaped(b, string(m.Protocol))
 	if m.Negate {
 		b = append(b, " match='no'"...)
 	}
 	for _, fl := range m.Fields {
 		b = append(b, ' ')
-		b = appendEscaped(b, fl.Attr)
+		b = xmltext.AppendEscaped(b, fl.Attr)
 		b = append(b, "='"...)
-		b = appendEscaped(b, fl.Value.String())
+		b = xmltext.AppendEscaped(b, fl.Value.String())
 		b = append(b, '\'')
 	}
 	if m.Comment != "" {
 		b = append(b, " comment='"...)
-		b = appendEscaped(b, m.Comment)
+		b = xmltext.AppendEscaped(b, m.Comment)
 		b = append(b, '\'')
 	}
 	return append(b, "/>\n  </rule>\n"...)
@@ -101,7 +103,7 @@ func (r *Rule) appendXML(b []byte) []byte {
 func appendRefXML(b []byte, indent, filter string, params []Param) []byte {
 	b = append(b, indent...)
 	b = append(b, "<filterref filter='"...)
-	b = appendEscaped(b, filter)
+	b = xmltext.AppendEscaped(b, filter)
 	b = append(b, '\'')
 	if len(params) == 0 {
 		return append(b, "/>\n"...)
@@ -110,9 +112,9 @@ func appendRefXML(b []byte, indent, filter string, params []Param) []byte {
 	for _, p := range SortedParams(params) {
 		b = append(b, indent...)
 		b = append(b, "  <parameter name='"...)
-		b = appendEscaped(b, p.Name)
+		b = xmltext.AppendEscaped(b, p.Name)
 		b = append(b, "' value='"...)
-		b = appendEscaped(b, p.Value)
+		b = xmltext.AppendEscaped(b, p.Value)
 		b = append(b, "'/>\n"...)
 	}
 	b = append(b, indent...)
@@ -126,30 +128,4 @@ func SortedParams(params []Param) []Param {
 	out := slices.Clone(params)
 	slices.SortStableFunc(out, func(a, b Param) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-// appendEscaped appends s escaped for an XML attribute or text, escaping
-// the characters libvirt escapes.
-func appendEscaped(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '&':
-			b = append(b, "&amp;"...)
-		case '<':
-			b = append(b, "&lt;"...)
-		case '>':
-			b = append(b, "&gt;"...)
-		case '\'':
-			b = append(b, "&apos;"...)
-		case '"':
-			b = append(b, "&quot;"...)
-		case '\t', '\n', '\r':
-			b = append(b, "&#"...)
-			b = strconv.AppendInt(b, int64(c), 10)
-			b = append(b, ';')
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
 }

@@ -1,5 +1,6 @@
 // Package xmltext holds the small text helpers the XML layers (policy
-// and network) share for their error messages.
+// and network) share: quoting values in error messages, and escaping
+// values when formatting documents.
 //
 //	msg := fmt.Sprintf("<%s %s=%s>: %s", elem, attr, xmltext.Quote(value), reason)
 package xmltext
@@ -30,4 +31,32 @@ func Quote(v string) string {
 		}
 	}
 	return "'" + v + "'"
+}
+
+// AppendEscaped appends s to b escaped for an XML attribute value or
+// text in single or double quotes: the five predefined entities, and
+// tab, newline and carriage return as character references (so that a
+// reader does not normalise them to spaces).
+func AppendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&':
+			b = append(b, "&amp;"...)
+		case '<':
+			b = append(b, "&lt;"...)
+		case '>':
+			b = append(b, "&gt;"...)
+		case '\'':
+			b = append(b, "&apos;"...)
+		case '"':
+			b = append(b, "&quot;"...)
+		case '\t', '\n', '\r':
+			b = append(b, "&#"...)
+			b = strconv.AppendInt(b, int64(c), 10)
+			b = append(b, ';')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
