@@ -172,6 +172,26 @@ func OpenNetworks(cfg NetworksConfig) (*Networks, error) {
 	for _, p := range problems {
 		log.Warn("skipping live state of a network", "file", p.Path, "error", p.Err)
 	}
+	// A definition stored without a bridge name or MAC (written by hand)
+	// gets them now, as one defined through the API does.
+	for _, name := range m.sortedNames() {
+		d := m.nets[name].def
+		if d == nil || !d.ForwardMode().HasBridge() || (d.Bridge.Name != "" && d.MAC != "") {
+			continue
+		}
+		// A running network keeps the bridge it has.
+		var running *netState
+		if live := m.nets[name].live; live != nil {
+			running = &netState{live: live}
+		}
+		if err := m.assignBridgeLocked(d, running); err != nil {
+			log.Warn("stored network has no bridge name or MAC, and none can be chosen", "network", name, "error", err)
+			continue
+		}
+		if err := m.saveDefLocked(d); err != nil {
+			log.Warn("cannot store the chosen bridge name and MAC", "network", name, "error", err)
+		}
+	}
 	return m, nil
 }
 
@@ -738,19 +758,6 @@ func (m *Networks) startLocked(ctx context.Context, s *netState, def *network.Ne
 	}
 	if err != nil {
 		return fmt.Errorf("network %s: record live state: %w", quoteName(n.Name), err)
-	}
-	// As libvirt does, keep the generated bridge name and MAC in the
-	// persistent definition, so the network gets them again.
-	if s.def != nil && (s.def.Bridge.Name == "" || s.def.MAC == "") && mode.HasBridge() {
-		if s.def.Bridge.Name == "" {
-			s.def.Bridge.Name = n.Bridge.Name
-		}
-		if s.def.MAC == "" {
-			s.def.MAC = n.MAC
-		}
-		if err := m.saveDefLocked(s.def); err != nil {
-			m.log.Warn("cannot store the generated bridge name and MAC", "network", n.Name, "error", err)
-		}
 	}
 	m.log.Info("network started", "network", n.Name, "mode", modeName(mode), "bridge", n.Bridge.Name,
 		"duration", time.Since(start))

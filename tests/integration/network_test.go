@@ -583,3 +583,29 @@ func TestNetworkTapPortAndHostBridge(t *testing.T) {
 		t.Errorf("destroy left the adopted port in the host bridge:\n%s", m)
 	}
 }
+
+// TestNetworkStoredByHand: a definition an administrator put into
+// CONFIG/networks without bridge name or MAC gets both when the daemon
+// starts, stored back, as a network defined through the API does.
+func TestNetworkStoredByHand(t *testing.T) {
+	l := lab.New(t)
+	conn := l.BusWithoutSystemServices().Conn()
+	dir := filepath.Join(l.Dir, "etc", "networks")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	doc := `<network><name>hand</name><uuid>8f0e5a4c-2b1d-4c3e-9f7a-6b5d4c3e2f10</uuid><ip address='10.96.0.1' prefix='24'/></network>`
+	if err := os.WriteFile(filepath.Join(dir, "hand.xml"), []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, l, "netwardend", nil)
+	d.waitOwned(t, conn)
+	d.waitReady(t)
+	stored, err := os.ReadFile(filepath.Join(dir, "hand.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(stored), "<bridge name='virbr0'") || !strings.Contains(string(stored), "<mac address='52:54:00:") {
+		t.Errorf("stored definition lacks the chosen bridge name or MAC:\n%s", stored)
+	}
+}
